@@ -1,0 +1,62 @@
+"""Helpers shared by the tests: whole-pool snapshots and engine-versus-spec comparison."""
+
+import numpy as np
+
+import zbudjit as zj
+from zbudjit.spec import ZbudSpec
+
+# (page_size, reserve_header_chunk) pairs every differential test runs on
+GEOMETRIES = [(4096, False), (4096, True), (16384, False), (65536, True)]
+
+
+def make_pair(pages, page_size=4096, reserve_header_chunk=False):
+    pool = zj.Pool(pages=pages, page_size=page_size, reserve_header_chunk=reserve_header_chunk)
+    spec = ZbudSpec(pages, page_size=page_size, reserve_header_chunk=reserve_header_chunk)
+    return pool, spec
+
+
+def ragged(chunks):
+    """list of bytes -> (data, offsets) in the pool's layout."""
+    offsets = np.zeros(len(chunks) + 1, np.int64)
+    offsets[1:] = np.cumsum([len(c) for c in chunks])
+    data = np.frombuffer(b"".join(chunks), np.uint8) if chunks else np.empty(0, np.uint8)
+    return data, offsets
+
+
+def unragged(data, offsets):
+    return [bytes(data[offsets[i]:offsets[i + 1]]) for i in range(len(offsets) - 1)]
+
+
+def snapshot(pool):
+    """Everything observable about a pool: stats, LRU order, and every live object's place and bytes."""
+    handles = pool.handles()
+    pfns, offsets = pool.locate(handles)
+    data, data_offsets = pool.read(handles)
+    return {
+        "stats": pool.stats(),
+        "lru": pool.lru_order().tolist(),
+        "objects": {int(h): (int(p), int(o), b) for h, p, o, b
+                    in zip(handles, pfns, offsets, unragged(data, data_offsets))},
+    }
+
+
+def assert_same_as_spec(pool, spec, pairs):
+    """The engine and the spec agree on placement, sides, page count, LRU order and totals.
+
+    ``pairs`` maps each live engine handle to the spec handle of the same object.
+    """
+    pool.check()
+    stats = pool.stats()
+    assert stats.pages_used == spec.pages_used()
+    assert stats.objects == len(spec.objects) == len(pairs)
+    assert stats.bytes_stored == sum(o.size for o in spec.objects.values())
+    assert stats.bytes_allocated == spec.bytes_allocated()
+    assert stats.free_chunks_histogram == spec.free_chunks_histogram()
+    assert pool.lru_order().tolist() == spec.lru_order()
+    if pairs:
+        engine = np.array(list(pairs), np.uint64)
+        pfns, offsets = pool.locate(engine)
+        expected = [spec.locate(s) for s in pairs.values()]
+        assert list(zip(pfns.tolist(), offsets.tolist())) == expected
+        assert pool.sizes(engine).tolist() == [spec.objects[s].size for s in pairs.values()]
+    assert sorted(pool.handles().tolist()) == sorted(pairs)

@@ -1,0 +1,16 @@
+"""zbudjit: compressed-memory allocators (zbud first) as batched Numba kernels over NumPy tables.
+
+>>> import zbudjit as zj
+>>> pool = zj.Pool(pages=1024)
+>>> handles = pool.alloc([100, 2000, 3000])
+>>> pool.stats().objects
+3
+"""
+
+from .errors import CorruptionError, InvalidHandleError, PoolError, PoolFullError
+from .pool import POLICIES, Pool, Stats
+
+__version__ = "0.1.0"
+
+__all__ = ["POLICIES", "CorruptionError", "InvalidHandleError", "Pool", "PoolError",
+           "PoolFullError", "Stats", "__version__"]

@@ -1,0 +1,468 @@
+"""Tables every policy shares, and the Numba helpers that work on them.
+
+Memory layout
+-------------
+counters   int64[N_COUNTERS]. Scalar state that kernels update in place (object counts, free-list
+           heads, high-water marks); the C_* constants below name its entries.
+geometry   int64[N_GEOMETRY]. Read-only numbers of the pool's page geometry (G_* constants).
+handle table
+           one 16-byte HANDLE_DTYPE record per slot: ``address`` is the object's byte address in the
+           arena, ``pfn << page_shift | offset`` (the "encoded PFN/offset word"), ``size`` its length in
+           bytes (0 means the slot is free) and ``generation`` how many times the slot was freed.
+           A free slot's ``address`` links it into the free-slot stack (-1 ends the stack); a retired
+           slot (its generation used up) holds RETIRED and is never handed out again.
+           Slots at or above ``counters[C_SLOT_WATERMARK]`` have never been used and are not initialised.
+handle     uint64 ``generation << 32 | (slot + 1)``. The low word is never 0, so 0 is never a handle;
+           freeing bumps the slot's generation, so a freed handle never matches again.
+stamped stacks
+           LIFO free lists with lazy deletion. Entries are STACK_NODE_DTYPE records (pfn, stamp, next)
+           in one node pool, linked from ``stack_heads[list]``. An entry is live only while its page
+           record still names that list and carries the same stamp; removing a page from a list just
+           changes the page record, and stale entries are dropped when they reach the top (or by
+           :func:`rebuild_stacks`). Popping therefore yields pages in exactly the order of the kernel's
+           doubly linked list, without touching neighbouring pages.
+LRU log    uint32 pfns, appended at ``counters[C_LRU_LEN]``; a page's record holds the index of its
+           live entry (``lru_pos``), so moving a page to the head is one append, and older entries of
+           the page become stale. Reading the log backwards from the end gives head-to-tail LRU order.
+
+A page record must have the fields ``free_list``, ``list_stamp``, ``lru_pos`` and ``next_free`` for
+the stack, LRU and released-page helpers here; the policy modules define the rest.
+"""
+
+import numpy as np
+from numba import njit
+
+from . import errors
+
+HANDLE_DTYPE = np.dtype([("address", np.int64), ("size", np.uint32), ("generation", np.uint32)])
+STACK_NODE_DTYPE = np.dtype([("pfn", np.uint32), ("stamp", np.uint32), ("next", np.uint32)])
+
+NONE32 = 0xFFFFFFFF          # "no pfn / no node" in uint32 link fields
+NO_LIST = 255                # page record's free_list when the page is in no free list
+RETIRED = -2                 # handle table address of a slot whose generation is used up
+SIZE_MASK = 0x7FFFFFFF       # handle table size bits; the top bit marks a slot queued for freeing
+PENDING_FREE = 0x80000000
+MAX_GENERATION = 0xFFFFFFFF
+MAX_SLOTS = 0xFFFFFFFE       # slot + 1 must fit the handle's low 32 bits
+MAX_STAMP = 0xFFFFFFFF
+MAX_PAGES = 0xFFFFFFFF       # pfns are uint32 in page links; NONE32 is reserved
+
+# counters[...]
+C_PAGES_USED = 0
+C_OBJECTS = 1
+C_BYTES_STORED = 2
+C_CHUNKS_USED = 3
+C_PAGE_WATERMARK = 4         # pfns below it have been used at least once
+C_RELEASED_HEAD = 5          # top of the released-page stack, -1 if empty
+C_RELEASED = 6               # pages on the released-page stack
+C_SLOT_WATERMARK = 7
+C_SLOT_FREE_HEAD = 8
+C_SLOTS_FREE = 9
+C_SLOTS_RETIRED = 10
+C_NODE_WATERMARK = 11
+C_NODE_FREE_HEAD = 12
+C_NODES_FREE = 13
+C_STAMP = 14                 # last stamp handed out
+C_LRU_LEN = 15
+C_LRU_TAIL = 16              # entries below it are all stale
+C_PAGES_COMPACTED = 17
+N_COUNTERS = 18
+
+# geometry[...]
+G_PAGES = 0
+G_PAGE_SHIFT = 1
+G_CHUNK_SHIFT = 2
+G_USABLE_CHUNKS = 3
+G_FIRST_OFFSET = 4
+G_MAX_SIZE = 5
+N_GEOMETRY = 6
+
+
+def new_counters():
+    counters = np.zeros(N_COUNTERS, np.int64)
+    for head in (C_RELEASED_HEAD, C_SLOT_FREE_HEAD, C_NODE_FREE_HEAD):
+        counters[head] = -1
+    return counters
+
+
+def grown(table, needed):
+    """A copy of ``table`` with room for at least ``needed`` records (doubling, at least)."""
+    bigger = np.empty(max(needed, 2 * table.size, 1024), table.dtype)
+    bigger[:table.size] = table
+    return bigger
+
+
+# ---------------------------------------------------------------------------------------------
+# Handles
+
+
+@njit(cache=True, nogil=True, inline="always")
+def make_handle(slot, generation):
+    return (np.uint64(generation) << np.uint64(32)) | np.uint64(slot + 1)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def live_slot(handles, counters, handle):
+    """The slot a handle names if it is live and of the right generation, else -1.
+
+    Every value is checked before it is used as an index, so any uint64 is safe to pass.
+    """
+    slot = np.int64(handle & np.uint64(0xFFFFFFFF)) - 1
+    if slot < 0 or slot >= counters[C_SLOT_WATERMARK]:
+        return -1
+    record = handles[slot]
+    if record.size & SIZE_MASK == 0:
+        return -1
+    if np.uint64(record.generation) != handle >> np.uint64(32):
+        return -1
+    return slot
+
+
+@njit(cache=True, nogil=True, inline="always")
+def take_slot(handles, counters):
+    """Pop a free slot (most recently freed first, then never-used ones); returns (slot, from_stack).
+
+    The caller has made sure a slot exists.
+    """
+    slot = counters[C_SLOT_FREE_HEAD]
+    if slot >= 0:
+        counters[C_SLOT_FREE_HEAD] = handles[slot].address
+        counters[C_SLOTS_FREE] -= 1
+        return slot, True
+    slot = counters[C_SLOT_WATERMARK]
+    counters[C_SLOT_WATERMARK] = slot + 1
+    handles[slot].generation = 0
+    return slot, False
+
+
+@njit(cache=True, nogil=True, inline="always")
+def untake_slot(handles, counters, slot, from_stack):
+    """Exact inverse of :func:`take_slot` (used to undo a failed batch, in reverse order)."""
+    handles[slot].size = 0
+    if from_stack:
+        handles[slot].address = counters[C_SLOT_FREE_HEAD]
+        counters[C_SLOT_FREE_HEAD] = slot
+        counters[C_SLOTS_FREE] += 1
+    else:
+        counters[C_SLOT_WATERMARK] = slot
+
+
+@njit(cache=True, nogil=True, inline="always")
+def free_slot(handles, counters, slot):
+    """Free a slot: bump its generation so old handles die, then stack it (or retire it)."""
+    record = handles[slot]
+    record.size = 0
+    if record.generation == MAX_GENERATION:
+        record.address = RETIRED
+        counters[C_SLOTS_RETIRED] += 1
+        return
+    record.generation += np.uint32(1)
+    record.address = counters[C_SLOT_FREE_HEAD]
+    counters[C_SLOT_FREE_HEAD] = slot
+    counters[C_SLOTS_FREE] += 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def slots_available(handles, counters):
+    return handles.size - counters[C_SLOT_WATERMARK] + counters[C_SLOTS_FREE]
+
+
+# ---------------------------------------------------------------------------------------------
+# Released pages: a stack linked through the page records' next_free field.
+
+
+@njit(cache=True, nogil=True, inline="always")
+def take_page(pages, counters, n_pages):
+    """A page for new use: the most recently released one, else the lowest never-used pfn.
+
+    Returns (pfn, from_stack); pfn is -1 when the pool is full.
+    """
+    pfn = counters[C_RELEASED_HEAD]
+    if pfn >= 0:
+        link = pages[pfn].next_free
+        counters[C_RELEASED_HEAD] = -1 if link == NONE32 else np.int64(link)
+        counters[C_RELEASED] -= 1
+        counters[C_PAGES_USED] += 1
+        return pfn, True
+    pfn = counters[C_PAGE_WATERMARK]
+    if pfn >= n_pages:
+        return -1, False
+    counters[C_PAGE_WATERMARK] = pfn + 1
+    counters[C_PAGES_USED] += 1
+    return pfn, False
+
+
+@njit(cache=True, nogil=True, inline="always")
+def release_page(pages, counters, pfn):
+    """Put a page on the released stack. Its record must already be in the free state."""
+    head = counters[C_RELEASED_HEAD]
+    pages[pfn].next_free = NONE32 if head < 0 else head
+    counters[C_RELEASED_HEAD] = pfn
+    counters[C_RELEASED] += 1
+    counters[C_PAGES_USED] -= 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def untake_page(pages, counters, pfn, from_stack):
+    """Exact inverse of :func:`take_page`."""
+    if from_stack:
+        release_page(pages, counters, pfn)
+    else:
+        counters[C_PAGE_WATERMARK] = pfn
+        counters[C_PAGES_USED] -= 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Stamped LIFO stacks
+
+
+@njit(cache=True, nogil=True, inline="always")
+def push_page(pages, nodes, stack_heads, counters, free_list, pfn):
+    """File page ``pfn`` at the head of ``free_list`` under a new stamp."""
+    stamp = counters[C_STAMP] + 1
+    counters[C_STAMP] = stamp
+    node = counters[C_NODE_FREE_HEAD]
+    if node >= 0:
+        link = nodes[node].next
+        counters[C_NODE_FREE_HEAD] = -1 if link == NONE32 else np.int64(link)
+        counters[C_NODES_FREE] -= 1
+    else:
+        node = counters[C_NODE_WATERMARK]
+        counters[C_NODE_WATERMARK] = node + 1
+    head = stack_heads[free_list]
+    entry = nodes[node]
+    entry.pfn = pfn
+    entry.stamp = stamp
+    entry.next = NONE32 if head < 0 else head
+    stack_heads[free_list] = node
+    record = pages[pfn]
+    record.free_list = free_list
+    record.list_stamp = stamp
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _drop_node(nodes, counters, node):
+    nodes[node].next = NONE32 if counters[C_NODE_FREE_HEAD] < 0 else counters[C_NODE_FREE_HEAD]
+    counters[C_NODE_FREE_HEAD] = node
+    counters[C_NODES_FREE] += 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def pop_page(pages, nodes, stack_heads, counters, free_list):
+    """Take the head page of ``free_list``; returns its pfn, -1 when the list is empty.
+
+    The page record keeps naming the list; the caller files it somewhere else.
+    """
+    node = stack_heads[free_list]
+    while node >= 0:
+        entry = nodes[node]
+        link = entry.next
+        stack_heads[free_list] = -1 if link == NONE32 else np.int64(link)
+        pfn = np.int64(entry.pfn)
+        stamp = np.int64(entry.stamp)
+        _drop_node(nodes, counters, node)
+        record = pages[pfn]
+        if record.free_list == free_list and record.list_stamp == stamp:
+            return pfn
+        node = stack_heads[free_list]
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def rebuild_stacks(pages, nodes, stack_heads, counters, new_nodes):
+    """Copy the live entries of every stack into ``new_nodes``, packed from 0, stamps from 1.
+
+    Keeps each list's contents and order; stale entries are left behind. Returns False (and
+    changes nothing) when ``new_nodes`` is too small for the live entries.
+    """
+    live = 0
+    for free_list in range(stack_heads.size):
+        node = stack_heads[free_list]
+        while node >= 0:
+            entry = nodes[node]
+            record = pages[entry.pfn]
+            if record.free_list == free_list and record.list_stamp == entry.stamp:
+                live += 1
+            node = -1 if entry.next == NONE32 else np.int64(entry.next)
+    if live > new_nodes.size:
+        return False
+    count = 0
+    for free_list in range(stack_heads.size):
+        node = stack_heads[free_list]
+        stack_heads[free_list] = -1
+        previous = -1
+        while node >= 0:
+            entry = nodes[node]
+            record = pages[entry.pfn]
+            if record.free_list == free_list and record.list_stamp == entry.stamp:
+                copy = new_nodes[count]
+                copy.pfn = entry.pfn
+                count += 1
+                copy.stamp = count
+                record.list_stamp = count
+                if previous < 0:
+                    stack_heads[free_list] = count - 1
+                else:
+                    new_nodes[previous].next = count - 1
+                previous = count - 1
+            node = -1 if entry.next == NONE32 else np.int64(entry.next)
+        if previous >= 0:
+            new_nodes[previous].next = NONE32
+    counters[C_STAMP] = count
+    counters[C_NODE_WATERMARK] = count
+    counters[C_NODE_FREE_HEAD] = -1
+    counters[C_NODES_FREE] = 0
+    return True
+
+
+@njit(cache=True, nogil=True, inline="always")
+def nodes_available(nodes, counters):
+    return nodes.size - counters[C_NODE_WATERMARK] + counters[C_NODES_FREE]
+
+
+# ---------------------------------------------------------------------------------------------
+# LRU log
+
+
+@njit(cache=True, nogil=True, inline="always")
+def lru_to_head(pages, lru_log, counters, pfn):
+    position = counters[C_LRU_LEN]
+    lru_log[position] = pfn
+    pages[pfn].lru_pos = position
+    counters[C_LRU_LEN] = position + 1
+
+
+@njit(cache=True, nogil=True)
+def compact_lru(pages, lru_log, counters):
+    """Squeeze the stale entries out of the LRU log, keeping the order of the live ones."""
+    kept = 0
+    for position in range(counters[C_LRU_TAIL], counters[C_LRU_LEN]):
+        pfn = lru_log[position]
+        if pages[pfn].lru_pos == position:
+            lru_log[kept] = pfn
+            pages[pfn].lru_pos = kept
+            kept += 1
+    counters[C_LRU_LEN] = kept
+    counters[C_LRU_TAIL] = 0
+
+
+@njit(cache=True, nogil=True)
+def lru_order(pages, lru_log, counters):
+    """Pfns of the pages on the LRU list, head (most recently allocated into) first."""
+    order = np.empty(counters[C_PAGES_USED], np.int64)
+    found = 0
+    for position in range(counters[C_LRU_LEN] - 1, counters[C_LRU_TAIL] - 1, -1):
+        pfn = lru_log[position]
+        if pages[pfn].lru_pos == position and found < order.size:
+            order[found] = pfn
+            found += 1
+    return order[:found]
+
+
+# ---------------------------------------------------------------------------------------------
+# Policy-independent batch kernels: everything that only goes through the handle table.
+
+
+@njit(cache=True, nogil=True)
+def check_offsets(data, offsets, n):
+    """Validate an Arrow-style ragged batch: n + 1 non-decreasing offsets within data."""
+    if offsets.size != n + 1:
+        return errors.BAD_OFFSETS, 0
+    if offsets[0] < 0:
+        return errors.BAD_OFFSETS, 0
+    for i in range(n):
+        if offsets[i + 1] < offsets[i]:
+            return errors.BAD_OFFSETS, i
+    if offsets[n] > data.size:
+        return errors.BAD_OFFSETS, n
+    return errors.OK, 0
+
+
+@njit(cache=True, nogil=True)
+def offsets_to_sizes(data, offsets):
+    n = offsets.size - 1
+    sizes = np.empty(max(n, 0), np.int64)
+    if n < 0:
+        return errors.BAD_OFFSETS, 0, sizes
+    status, index = check_offsets(data, offsets, n)
+    if status != errors.OK:
+        return status, index, sizes
+    for i in range(n):
+        sizes[i] = offsets[i + 1] - offsets[i]
+    return errors.OK, 0, sizes
+
+
+@njit(cache=True, nogil=True)
+def write_kernel(handles, counters, arena, batch, data, offsets):
+    n = batch.size
+    status, index = check_offsets(data, offsets, n)
+    if status != errors.OK:
+        return status, index
+    for i in range(n):
+        slot = live_slot(handles, counters, batch[i])
+        if slot < 0:
+            return errors.BAD_HANDLE, i
+        if offsets[i + 1] - offsets[i] != handles[slot].size:
+            return errors.BAD_LENGTH, i
+    for i in range(n):
+        record = handles[np.int64(batch[i] & np.uint64(0xFFFFFFFF)) - 1]
+        start = offsets[i]
+        arena[record.address:record.address + record.size] = data[start:start + record.size]
+    return errors.OK, 0
+
+
+@njit(cache=True, nogil=True)
+def read_kernel(handles, counters, arena, batch):
+    n = batch.size
+    offsets = np.empty(n + 1, np.int64)
+    offsets[0] = 0
+    for i in range(n):
+        slot = live_slot(handles, counters, batch[i])
+        if slot < 0:
+            return errors.BAD_HANDLE, i, np.empty(0, np.uint8), offsets
+        offsets[i + 1] = offsets[i] + handles[slot].size
+    data = np.empty(offsets[n], np.uint8)
+    for i in range(n):
+        record = handles[np.int64(batch[i] & np.uint64(0xFFFFFFFF)) - 1]
+        data[offsets[i]:offsets[i + 1]] = arena[record.address:record.address + record.size]
+    return errors.OK, 0, data, offsets
+
+
+@njit(cache=True, nogil=True)
+def locate_kernel(handles, counters, page_shift, batch):
+    n = batch.size
+    pfns = np.empty(n, np.int64)
+    page_offsets = np.empty(n, np.int64)
+    mask = (np.int64(1) << page_shift) - 1
+    for i in range(n):
+        slot = live_slot(handles, counters, batch[i])
+        if slot < 0:
+            return errors.BAD_HANDLE, i, pfns, page_offsets
+        address = handles[slot].address
+        pfns[i] = address >> page_shift
+        page_offsets[i] = address & mask
+    return errors.OK, 0, pfns, page_offsets
+
+
+@njit(cache=True, nogil=True)
+def sizes_kernel(handles, counters, batch):
+    n = batch.size
+    sizes = np.empty(n, np.int64)
+    for i in range(n):
+        slot = live_slot(handles, counters, batch[i])
+        if slot < 0:
+            return errors.BAD_HANDLE, i, sizes
+        sizes[i] = handles[slot].size
+    return errors.OK, 0, sizes
+
+
+@njit(cache=True, nogil=True)
+def live_handles(handles, counters):
+    """Every live handle, in slot order."""
+    found = np.empty(counters[C_OBJECTS], np.uint64)
+    n = 0
+    for slot in range(counters[C_SLOT_WATERMARK]):
+        if handles[slot].size & SIZE_MASK != 0 and n < found.size:
+            found[n] = make_handle(slot, handles[slot].generation)
+            n += 1
+    return found[:n]

@@ -1,0 +1,61 @@
+"""Exceptions raised by zbudjit, and the kernel status codes they are made from.
+
+Kernels never raise: they return ``(status, index)`` where ``index`` is the batch element that
+failed.  :func:`raise_for_status` turns that pair into one of the exceptions below, with a message
+that names the offending element.
+"""
+
+
+class PoolError(Exception):
+    """Base class of every error zbudjit raises on purpose."""
+
+
+class PoolFullError(PoolError):
+    """The pool has no free page (or no free handle slot) left for the batch."""
+
+
+class InvalidHandleError(PoolError, ValueError):
+    """A handle is not a live handle of this pool: zero, freed, forged, or repeated in one free batch."""
+
+
+class CorruptionError(PoolError):
+    """:meth:`zbudjit.Pool.check` found tables that contradict each other."""
+
+
+# Status codes shared by every kernel.
+OK = 0
+BAD_SIZE = 1
+POOL_FULL = 2
+BAD_HANDLE = 3
+DUPLICATE_HANDLE = 4
+BAD_OFFSETS = 5
+BAD_LENGTH = 6
+
+
+def raise_for_status(status, index, what=None):
+    """Raise the exception for a kernel's ``(status, index)``; do nothing when ``status`` is OK.
+
+    ``what`` is the batch (handles or sizes) so the message can quote the offending value.
+    """
+    if status == OK:
+        return
+    index = int(index)
+    value = ""
+    if what is not None and index < len(what):
+        shown = int(what[index])
+        value = f" ({shown:#x})" if status in (BAD_HANDLE, DUPLICATE_HANDLE) else f" ({shown})"
+    if status == BAD_SIZE:
+        raise ValueError(f"size at index {index}{value} is out of range for this pool")
+    if status == POOL_FULL:
+        raise PoolFullError(f"pool is full: no free page for the object at index {index}; "
+                            "nothing was allocated")
+    if status == BAD_HANDLE:
+        raise InvalidHandleError(f"handle at index {index}{value} is not a live handle of this pool")
+    if status == DUPLICATE_HANDLE:
+        raise InvalidHandleError(f"handle at index {index}{value} is repeated in the batch")
+    if status == BAD_OFFSETS:
+        raise ValueError(f"offsets are not valid at index {index}: they must be non-decreasing, "
+                         "start at or after 0 and end within data")
+    if status == BAD_LENGTH:
+        raise ValueError(f"data for the object at index {index} does not have the object's size")
+    raise PoolError(f"kernel returned unknown status {status} at index {index}")

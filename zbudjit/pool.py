@@ -1,0 +1,327 @@
+"""The public :class:`Pool`: checked arrays in, one kernel call per batch, exceptions out.
+
+A pool owns four kinds of table (see :mod:`zbudjit._tables` and the policy module for their
+layout): the page table, the handle table, the policy's free lists and LRU log, and the arena of
+object bytes. Tables that may need to grow (handles, stack nodes, LRU log) are sized before each
+batch, so kernels never run out of room half way; a batch that fails puts back what was resized.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _tables as t
+from . import errors, zbud
+from .errors import CorruptionError, InvalidHandleError, PoolFullError
+
+POLICIES = {"zbud": zbud}
+MIN_PAGE_SIZE = 4096
+MAX_PAGE_SIZE = 65536
+
+
+@dataclass(frozen=True)
+class Stats:
+    """A snapshot of a pool's occupancy and overheads (see :meth:`Pool.stats`)."""
+
+    pages_total: int
+    pages_used: int
+    pages_free: int
+    objects: int
+    bytes_stored: int
+    bytes_allocated: int
+    density: float
+    metadata_bytes: int
+    metadata_bytes_per_page: float
+    metadata_bytes_per_handle: int
+    free_chunks_histogram: tuple
+    pages_compacted: int
+
+
+def _integer_array(values, name, dtype, out_of_range):
+    """``values`` as a 1-D array of ``dtype``; TypeError for non-integers, ValueError for shape.
+
+    Python sequences of ints are converted exactly (NumPy alone would turn ``[2**63, 1]`` into
+    floats); an int that does not fit ``dtype`` raises ``out_of_range``.
+    """
+    if not isinstance(values, np.ndarray):
+        if isinstance(values, (list, tuple)) and all(
+                isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+            try:
+                return np.array(values, dtype=dtype)
+            except OverflowError:
+                raise out_of_range(f"{name} hold integers outside the range of {np.dtype(dtype)}") from None
+        values = np.asarray(values)
+    if values.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array, got shape {values.shape}")
+    if values.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integers, not {values.dtype}")
+    return np.ascontiguousarray(values, dtype=dtype) if values.dtype != dtype else values
+
+
+def _handles(values):
+    return _integer_array(values, "handles", np.uint64, InvalidHandleError)
+
+
+def _bytes(data):
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return np.frombuffer(data, np.uint8)
+    data = np.asarray(data)
+    if data.dtype != np.uint8:
+        raise TypeError(f"data must be uint8 bytes, not {data.dtype}")
+    if data.ndim != 1:
+        raise ValueError(f"data must be a 1-D array, got shape {data.shape}")
+    return np.ascontiguousarray(data)
+
+
+class Pool:
+    """A pool of pages holding variable-sized objects, addressed by stable uint64 handles.
+
+    Parameters
+    ----------
+    pages : int
+        Number of pages the pool may use (its capacity); the arena is ``pages * page_size`` bytes.
+    policy : str
+        Placement policy. ``"zbud"``: at most two objects per page, exactly as Linux's zbud.
+    page_size : int
+        A power of two from 4096 to 65536. Space is counted in chunks of ``page_size / 64``.
+    reserve_header_chunk : bool
+        True keeps the kernel's in-page header geometry (63 usable chunks, FIRST at byte
+        ``chunk``, largest object 3968 B on 4 KiB pages); False (default) keeps all metadata
+        out of the page (64 usable chunks, FIRST at byte 0, largest object 4032 B).
+
+    Every batch call behaves as its elements applied one by one in array order, and is
+    all-or-nothing: on any error it raises and leaves the pool exactly as it was.
+    Object bytes are undefined from :meth:`alloc` until they are written.
+    """
+
+    def __init__(self, pages, policy="zbud", page_size=4096, reserve_header_chunk=False):
+        if policy not in POLICIES:
+            raise ValueError(f"unknown policy {policy!r}; choose from {sorted(POLICIES)}")
+        if isinstance(pages, bool) or not isinstance(pages, (int, np.integer)):
+            raise TypeError(f"pages must be an integer, not {type(pages).__name__}")
+        if not 1 <= pages < t.MAX_PAGES:
+            raise ValueError(f"pages must be between 1 and {t.MAX_PAGES - 1}, got {pages}")
+        if isinstance(page_size, bool) or not isinstance(page_size, (int, np.integer)):
+            raise TypeError(f"page_size must be an integer, not {type(page_size).__name__}")
+        if not (MIN_PAGE_SIZE <= page_size <= MAX_PAGE_SIZE and page_size & (page_size - 1) == 0):
+            raise ValueError(f"page_size must be a power of two from {MIN_PAGE_SIZE} to "
+                             f"{MAX_PAGE_SIZE}, got {page_size}")
+        self.policy = policy
+        self.page_size = int(page_size)
+        self.reserve_header_chunk = bool(reserve_header_chunk)
+        self._policy = POLICIES[policy]
+        pages = int(pages)
+        chunk = self.page_size // zbud.CHUNKS_PER_PAGE
+        usable = zbud.CHUNKS_PER_PAGE - (1 if self.reserve_header_chunk else 0)
+        self._geometry = np.zeros(t.N_GEOMETRY, np.int64)
+        self._geometry[t.G_PAGES] = pages
+        self._geometry[t.G_PAGE_SHIFT] = self.page_size.bit_length() - 1
+        self._geometry[t.G_CHUNK_SHIFT] = chunk.bit_length() - 1
+        self._geometry[t.G_USABLE_CHUNKS] = usable
+        self._geometry[t.G_FIRST_OFFSET] = (zbud.CHUNKS_PER_PAGE - usable) * chunk
+        self._geometry[t.G_MAX_SIZE] = (usable - 1) * chunk
+        self._pages = self._policy.new_page_table(pages)
+        self._handles = np.empty(1024, t.HANDLE_DTYPE)
+        self._nodes = np.empty(1024, t.STACK_NODE_DTYPE)
+        self._stack_heads = np.full(zbud.CHUNKS_PER_PAGE, -1, np.int64)
+        self._lru_log = np.empty(1024, np.uint32)
+        self._counters = t.new_counters()
+        self._arena = np.zeros(pages * self.page_size, np.uint8)
+
+    # -- geometry -------------------------------------------------------------------------------
+
+    @property
+    def pages_total(self):
+        return int(self._geometry[t.G_PAGES])
+
+    @property
+    def chunk_size(self):
+        return 1 << int(self._geometry[t.G_CHUNK_SHIFT])
+
+    @property
+    def usable_chunks(self):
+        return int(self._geometry[t.G_USABLE_CHUNKS])
+
+    @property
+    def max_size(self):
+        """Largest object, in bytes, this pool can hold."""
+        return int(self._geometry[t.G_MAX_SIZE])
+
+    def __repr__(self):
+        c = self._counters
+        return (f"Pool(pages={self.pages_total}, policy={self.policy!r}, page_size={self.page_size}, "
+                f"reserve_header_chunk={self.reserve_header_chunk}) with {c[t.C_OBJECTS]} objects "
+                f"on {c[t.C_PAGES_USED]} pages")
+
+    # -- room for a batch -----------------------------------------------------------------------
+
+    def _reserve(self, slots, nodes, lru_entries):
+        """Make room in the growable tables; return what to put back if the batch then fails."""
+        c = self._counters
+        put_back = []
+        if slots and t.slots_available(self._handles, c) < slots:
+            needed = c[t.C_SLOT_WATERMARK] - c[t.C_SLOTS_FREE] + slots
+            if needed > t.MAX_SLOTS:
+                raise PoolFullError("the handle table is full: no free handle slot for the batch")
+            put_back.append(("_handles", self._handles))
+            self._handles = t.grown(self._handles, min(int(needed), t.MAX_SLOTS))
+        if nodes and (t.nodes_available(self._nodes, c) < nodes or c[t.C_STAMP] + nodes >= t.MAX_STAMP):
+            old_size = self._nodes.size
+            used = int(c[t.C_NODE_WATERMARK] - c[t.C_NODES_FREE])
+            self._rebuild_stacks(max(old_size, 2 * (used + nodes)))
+            if self._nodes.size != old_size:
+                put_back.append(("_nodes", old_size))
+        if lru_entries and self._lru_log.size - c[t.C_LRU_LEN] < lru_entries:
+            t.compact_lru(self._pages, self._lru_log, c)
+            if self._lru_log.size - c[t.C_LRU_LEN] < lru_entries:
+                put_back.append(("_lru_log", self._lru_log))
+                self._lru_log = t.grown(self._lru_log, int(c[t.C_LRU_LEN]) + 2 * lru_entries)
+        return put_back
+
+    def _rebuild_stacks(self, size):
+        new_nodes = np.empty(size, t.STACK_NODE_DTYPE)
+        if not t.rebuild_stacks(self._pages, self._nodes, self._stack_heads, self._counters, new_nodes):
+            raise CorruptionError("free-list stacks hold more live entries than there are pages")
+        self._nodes = new_nodes
+
+    def _put_back(self, put_back):
+        """Undo :meth:`_reserve` after a failed batch (the kernel has undone its own changes)."""
+        for name, old in put_back:
+            if name == "_nodes":
+                self._rebuild_stacks(old)
+            else:
+                setattr(self, name, old)
+
+    def _run(self, put_back, status, index, what):
+        if status != errors.OK:
+            self._put_back(put_back)
+            errors.raise_for_status(status, index, what)
+
+    # -- batch operations -----------------------------------------------------------------------
+
+    def alloc(self, sizes):
+        """Allocate one object per entry of ``sizes`` (bytes, 1 to :attr:`max_size`).
+
+        Returns the new handles as a uint64 array. Raises ValueError for a size out of range and
+        PoolFullError when the pool runs out of pages; either way nothing is allocated.
+        """
+        sizes = _integer_array(sizes, "sizes", np.int64, ValueError)
+        return self._alloc(sizes, np.empty(0, np.uint8), np.empty(0, np.int64))
+
+    def _alloc(self, sizes, data, offsets):
+        n = sizes.size
+        out = np.empty(n, np.uint64)
+        if n == 0:
+            return out
+        c = self._counters
+        free_pages = self.pages_total - c[t.C_PAGES_USED]
+        journal = np.empty((0 if free_pages >= n else n, zbud.J_WIDTH), np.int64)
+        put_back = self._reserve(n, 2 * n, n)
+        status, index = self._policy.alloc_kernel(
+            self._geometry, self._pages, self._handles, self._nodes, self._stack_heads,
+            self._lru_log, c, self._arena, sizes, data, offsets, out, journal)
+        self._run(put_back, status, index, sizes)
+        return out
+
+    def store(self, data, offsets):
+        """Allocate and write a ragged batch in one call; returns the handles.
+
+        ``data`` is 1-D uint8 and object ``i`` is ``data[offsets[i]:offsets[i + 1]]``.
+        """
+        data = _bytes(data)
+        offsets = _integer_array(offsets, "offsets", np.int64, ValueError)
+        status, index, sizes = t.offsets_to_sizes(data, offsets)
+        errors.raise_for_status(status, index)
+        return self._alloc(sizes, data, offsets)
+
+    def free(self, handles):
+        """Free every handle in the batch. A handle that is not live, or repeated, raises
+        InvalidHandleError and nothing is freed."""
+        handles = _handles(handles)
+        if handles.size == 0:
+            return
+        put_back = self._reserve(0, handles.size, 0)
+        status, index = self._policy.free_kernel(
+            self._geometry, self._pages, self._handles, self._nodes, self._stack_heads,
+            self._counters, handles)
+        self._run(put_back, status, index, handles)
+
+    def write(self, handles, data, offsets):
+        """Write object ``i``'s bytes ``data[offsets[i]:offsets[i + 1]]``; each length must equal the
+        object's size. A handle repeated in the batch is written in order (the last write wins)."""
+        handles = _handles(handles)
+        data = _bytes(data)
+        offsets = _integer_array(offsets, "offsets", np.int64, ValueError)
+        status, index = t.write_kernel(self._handles, self._counters, self._arena, handles, data, offsets)
+        errors.raise_for_status(status, index, handles if status == errors.BAD_HANDLE else None)
+
+    def read(self, handles):
+        """The objects' bytes as ``(data, offsets)``: object ``i`` is ``data[offsets[i]:offsets[i+1]]``."""
+        handles = _handles(handles)
+        status, index, data, offsets = t.read_kernel(self._handles, self._counters, self._arena, handles)
+        errors.raise_for_status(status, index, handles)
+        return data, offsets
+
+    def locate(self, handles):
+        """Where each object is now: ``(pfn, offset)`` int64 arrays, offset in bytes from the page start."""
+        handles = _handles(handles)
+        status, index, pfns, offsets = t.locate_kernel(
+            self._handles, self._counters, self._geometry[t.G_PAGE_SHIFT], handles)
+        errors.raise_for_status(status, index, handles)
+        return pfns, offsets
+
+    def sizes(self, handles):
+        """Each object's size in bytes (int64)."""
+        handles = _handles(handles)
+        status, index, sizes = t.sizes_kernel(self._handles, self._counters, handles)
+        errors.raise_for_status(status, index, handles)
+        return sizes
+
+    def handles(self):
+        """Every live handle (uint64), in slot order."""
+        return t.live_handles(self._handles, self._counters)
+
+    def lru_order(self):
+        """Pfns of the used pages, LRU head (most recently allocated into) first."""
+        return t.lru_order(self._pages, self._lru_log, self._counters)
+
+    # -- audit and statistics -------------------------------------------------------------------
+
+    def stats(self):
+        """Occupancy and overheads as a :class:`Stats`.
+
+        ``density`` is bytes stored per byte of used pages; ``free_chunks_histogram[i]`` counts the
+        used pages with ``i`` free chunks; ``metadata_bytes`` is every table but the arena, and
+        ``metadata_bytes_per_page`` is that total less the handle table, per page of the pool.
+        """
+        c = self._counters
+        used_pages = self._pages[:c[t.C_PAGE_WATERMARK]]
+        in_use = (used_pages["first_slot"] != 0) | (used_pages["last_slot"] != 0)
+        free_chunks = (self.usable_chunks - used_pages["first_chunks"][in_use].astype(np.int64)
+                       - used_pages["last_chunks"][in_use])
+        histogram = np.bincount(free_chunks, minlength=self.usable_chunks + 1)
+        page_tables = (self._pages.nbytes + self._nodes.nbytes + self._stack_heads.nbytes
+                       + self._lru_log.nbytes + self._counters.nbytes + self._geometry.nbytes)
+        pages_used = int(c[t.C_PAGES_USED])
+        return Stats(
+            pages_total=self.pages_total,
+            pages_used=pages_used,
+            pages_free=self.pages_total - pages_used,
+            objects=int(c[t.C_OBJECTS]),
+            bytes_stored=int(c[t.C_BYTES_STORED]),
+            bytes_allocated=int(c[t.C_CHUNKS_USED]) * self.chunk_size,
+            density=int(c[t.C_BYTES_STORED]) / (pages_used * self.page_size) if pages_used else 0.0,
+            metadata_bytes=page_tables + self._handles.nbytes,
+            metadata_bytes_per_page=page_tables / self.pages_total,
+            metadata_bytes_per_handle=t.HANDLE_DTYPE.itemsize,
+            free_chunks_histogram=tuple(int(x) for x in histogram),
+            pages_compacted=int(c[t.C_PAGES_COMPACTED]),
+        )
+
+    def check(self):
+        """Audit every table against the others; raise :class:`CorruptionError` saying what is wrong."""
+        finding, index = self._policy.check_kernel(
+            self._geometry, self._pages, self._handles, self._nodes, self._stack_heads,
+            self._lru_log, self._counters)
+        if finding:
+            raise CorruptionError(self._policy.CHECK_MESSAGES[finding].format(index))

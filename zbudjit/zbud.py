@@ -1,0 +1,440 @@
+"""The zbud policy: at most two buddies per page, placed exactly as Linux's mm/zbud.c places them.
+
+Memory layout
+-------------
+A page of ``page_size`` bytes is cut into 64 chunks of ``page_size / 64`` bytes. With
+``reserve_header_chunk`` the first chunk holds nothing (the kernel keeps its header there), so
+63 chunks are usable and the FIRST buddy starts at byte ``chunk``; otherwise all 64 are usable and
+FIRST starts at byte 0. The LAST buddy ends at the end of the page. An object takes
+``ceil(size / chunk)`` chunks and may be as large as ``usable - 1`` chunks.
+
+No byte of metadata lives in the arena. Each page has one 32-byte PAGE_DTYPE record, the fields of
+the kernel's ``struct zbud_header`` plus the list links that replace its ``list_head``s:
+
+    first_slot, last_slot    handle slot + 1 of the FIRST / LAST buddy, 0 when that side is empty
+    first_chunks, last_chunks
+    free_list                i < usable: in unbuddied[i] (one buddy, i free chunks);
+                             BUDDIED: both buddies; NO_LIST: free page (or a page under reclaim)
+    flags                    UNDER_RECLAIM
+    list_stamp               stamp of the page's live entry in its unbuddied stack (see _tables)
+    lru_pos                  index of the page's live entry in the LRU log, -1 when not on the LRU
+    next_free                link of the released-page stack
+
+Buddied pages are never taken from their list by the algorithm, so ``buddied`` is only a state, not
+a stack. A new page is the most recently released page, else the lowest never-used pfn.
+
+Every kernel here is the algorithm of kernel-notes.md applied element by element in batch order;
+:mod:`zbudjit.spec.zbud` is the same policy in plain Python and the tests hold one to the other.
+"""
+
+import numpy as np
+from numba import njit
+
+from . import _tables as t
+from . import errors
+
+PAGE_DTYPE = np.dtype([
+    ("first_slot", np.uint32),
+    ("last_slot", np.uint32),
+    ("first_chunks", np.uint8),
+    ("last_chunks", np.uint8),
+    ("free_list", np.uint8),
+    ("flags", np.uint8),
+    ("list_stamp", np.uint32),
+    ("lru_pos", np.int64),
+    ("next_free", np.uint32),
+    ("reserved", np.uint32),
+], align=True)
+assert PAGE_DTYPE.itemsize == 32
+
+CHUNKS_PER_PAGE = 64
+BUDDIED = 64
+UNDER_RECLAIM = 1
+
+# journal[i, ...] of an alloc batch that may run out of pages, to undo it exactly
+J_PFN = 0
+J_SOURCE = 1          # unbuddied list the page came from, or one of the SOURCE_* values
+J_LRU_POS = 2
+J_SLOT_FROM_STACK = 3
+J_WIDTH = 4
+SOURCE_RELEASED = -1
+SOURCE_NEW = -2
+
+
+def new_page_table(n_pages):
+    pages = np.zeros(n_pages, PAGE_DTYPE)
+    pages["free_list"] = t.NO_LIST
+    pages["lru_pos"] = -1
+    pages["next_free"] = t.NONE32
+    return pages
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _file_page(pages, nodes, stack_heads, counters, usable, pfn):
+    """File a page after its buddies changed: unbuddied[free chunks] or buddied."""
+    record = pages[pfn]
+    if record.first_slot == 0 or record.last_slot == 0:
+        free_chunks = usable - np.int64(record.first_chunks) - np.int64(record.last_chunks)
+        t.push_page(pages, nodes, stack_heads, counters, free_chunks, pfn)
+    else:
+        record.free_list = BUDDIED
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _clear_page(record):
+    record.first_slot = 0
+    record.last_slot = 0
+    record.first_chunks = 0
+    record.last_chunks = 0
+    record.free_list = t.NO_LIST
+    record.flags = 0
+    record.lru_pos = -1
+
+
+@njit(cache=True, nogil=True)
+def alloc_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters, arena,
+                 sizes, data, offsets, out, journal):
+    """Allocate ``sizes`` in order; with non-empty ``offsets``, also copy each object's bytes.
+
+    ``journal`` has one row per element when the batch might run out of pages (else zero rows):
+    on POOL_FULL the kernel then undoes the elements before the failing one, in reverse order.
+    The caller has reserved enough handle slots, stack nodes (2 per element) and LRU log room.
+    """
+    n = sizes.size
+    for i in range(n):
+        if sizes[i] < 1 or sizes[i] > geometry[t.G_MAX_SIZE]:
+            return errors.BAD_SIZE, i
+    n_pages = geometry[t.G_PAGES]
+    page_shift = geometry[t.G_PAGE_SHIFT]
+    chunk_shift = geometry[t.G_CHUNK_SHIFT]
+    usable = geometry[t.G_USABLE_CHUNKS]
+    first_offset = geometry[t.G_FIRST_OFFSET]
+    chunk_round = (np.int64(1) << chunk_shift) - 1
+    journaling = journal.shape[0] > 0
+    copying = offsets.size > 0
+    lru_len_before = counters[t.C_LRU_LEN]
+    for i in range(n):
+        size = sizes[i]
+        chunks = (size + chunk_round) >> chunk_shift
+        pfn = -1
+        source = SOURCE_NEW
+        for free_list in range(chunks, usable):
+            pfn = t.pop_page(pages, nodes, stack_heads, counters, free_list)
+            if pfn >= 0:
+                source = free_list
+                break
+        if pfn < 0:
+            pfn, from_stack = t.take_page(pages, counters, n_pages)
+            if pfn < 0:
+                _undo_alloc(geometry, pages, handles, nodes, stack_heads, counters, out, journal, i)
+                counters[t.C_LRU_LEN] = lru_len_before
+                return errors.POOL_FULL, i
+            source = SOURCE_RELEASED if from_stack else SOURCE_NEW
+        record = pages[pfn]
+        slot, slot_from_stack = t.take_slot(handles, counters)
+        if journaling:
+            journal[i, J_PFN] = pfn
+            journal[i, J_SOURCE] = source
+            journal[i, J_LRU_POS] = record.lru_pos
+            journal[i, J_SLOT_FROM_STACK] = slot_from_stack
+        if record.first_slot == 0:
+            record.first_slot = slot + 1
+            record.first_chunks = chunks
+            address = (pfn << page_shift) + first_offset
+        else:
+            record.last_slot = slot + 1
+            record.last_chunks = chunks
+            address = ((pfn + 1) << page_shift) - (chunks << chunk_shift)
+        _file_page(pages, nodes, stack_heads, counters, usable, pfn)
+        t.lru_to_head(pages, lru_log, counters, pfn)
+        entry = handles[slot]
+        entry.address = address
+        entry.size = size
+        out[i] = t.make_handle(slot, entry.generation)
+        counters[t.C_OBJECTS] += 1
+        counters[t.C_BYTES_STORED] += size
+        counters[t.C_CHUNKS_USED] += chunks
+        if copying:
+            start = offsets[i]
+            arena[address:address + size] = data[start:start + size]
+    return errors.OK, 0
+
+
+@njit(cache=True, nogil=True)
+def _undo_alloc(geometry, pages, handles, nodes, stack_heads, counters, out, journal, done):
+    """Undo the first ``done`` elements of an alloc batch, last first."""
+    chunk_round = (np.int64(1) << geometry[t.G_CHUNK_SHIFT]) - 1
+    for i in range(done - 1, -1, -1):
+        slot = np.int64(out[i] & np.uint64(0xFFFFFFFF)) - 1
+        size = np.int64(handles[slot].size)
+        pfn = journal[i, J_PFN]
+        record = pages[pfn]
+        if record.first_slot == slot + 1:
+            record.first_slot = 0
+            record.first_chunks = 0
+        else:
+            record.last_slot = 0
+            record.last_chunks = 0
+        t.untake_slot(handles, counters, slot, journal[i, J_SLOT_FROM_STACK] != 0)
+        counters[t.C_OBJECTS] -= 1
+        counters[t.C_BYTES_STORED] -= size
+        counters[t.C_CHUNKS_USED] -= (size + chunk_round) >> geometry[t.G_CHUNK_SHIFT]
+        source = journal[i, J_SOURCE]
+        if source >= 0:
+            t.push_page(pages, nodes, stack_heads, counters, source, pfn)
+            record.lru_pos = journal[i, J_LRU_POS]
+        else:
+            _clear_page(record)
+            t.untake_page(pages, counters, pfn, source == SOURCE_RELEASED)
+
+
+@njit(cache=True, nogil=True)
+def free_kernel(geometry, pages, handles, nodes, stack_heads, counters, batch):
+    """Free every handle in ``batch`` in order; nothing changes unless all are live and distinct.
+
+    The caller has reserved one stack node per element.
+    """
+    n = batch.size
+    for i in range(n):
+        slot = t.live_slot(handles, counters, batch[i])
+        bad = errors.BAD_HANDLE if slot < 0 else errors.OK
+        if slot >= 0 and handles[slot].size & t.PENDING_FREE:
+            bad = errors.DUPLICATE_HANDLE
+        if bad != errors.OK:
+            for j in range(i):
+                handles[np.int64(batch[j] & np.uint64(0xFFFFFFFF)) - 1].size &= np.uint32(t.SIZE_MASK)
+            return bad, i
+        handles[slot].size |= np.uint32(t.PENDING_FREE)
+    page_shift = geometry[t.G_PAGE_SHIFT]
+    chunk_shift = geometry[t.G_CHUNK_SHIFT]
+    chunk_round = (np.int64(1) << chunk_shift) - 1
+    usable = geometry[t.G_USABLE_CHUNKS]
+    for i in range(n):
+        slot = np.int64(batch[i] & np.uint64(0xFFFFFFFF)) - 1
+        entry = handles[slot]
+        size = np.int64(entry.size & np.uint32(t.SIZE_MASK))
+        pfn = entry.address >> page_shift
+        t.free_slot(handles, counters, slot)
+        counters[t.C_OBJECTS] -= 1
+        counters[t.C_BYTES_STORED] -= size
+        counters[t.C_CHUNKS_USED] -= (size + chunk_round) >> chunk_shift
+        record = pages[pfn]
+        if record.first_slot == slot + 1:
+            record.first_slot = 0
+            record.first_chunks = 0
+        else:
+            record.last_slot = 0
+            record.last_chunks = 0
+        if record.flags & UNDER_RECLAIM:
+            continue
+        if record.first_slot == 0 and record.last_slot == 0:
+            _clear_page(record)
+            t.release_page(pages, counters, pfn)
+        else:
+            _file_page(pages, nodes, stack_heads, counters, usable, pfn)
+    return errors.OK, 0
+
+
+# check_kernel findings: (code, index); zbudjit.pool turns them into messages.
+BAD_COUNTERS = 1
+BAD_PAGE_SLOT = 2
+BAD_PAGE_CHUNKS = 3
+BAD_PAGE_LIST = 4
+BAD_PAGE_LRU = 5
+BAD_FREE_PAGE = 6
+BAD_HANDLE_ENTRY = 7
+BAD_SLOT_STACK = 8
+BAD_RELEASED_STACK = 9
+BAD_LIST_STACK = 10
+BAD_LRU_LOG = 11
+BAD_TOTALS = 12
+
+
+@njit(cache=True, nogil=True)
+def _check_side(geometry, pages, handles, counters, pfn, slot_plus_one, chunks, last):
+    """The handle a page side names points back at that side with matching chunks."""
+    if slot_plus_one == 0:
+        return chunks == 0
+    slot = np.int64(slot_plus_one) - 1
+    if slot >= counters[t.C_SLOT_WATERMARK]:
+        return False
+    entry = handles[slot]
+    size = np.int64(entry.size & np.uint32(t.SIZE_MASK))
+    chunk_shift = geometry[t.G_CHUNK_SHIFT]
+    if size == 0 or ((size + (np.int64(1) << chunk_shift) - 1) >> chunk_shift) != chunks:
+        return False
+    page_shift = geometry[t.G_PAGE_SHIFT]
+    if last:
+        expected = ((pfn + 1) << page_shift) - (np.int64(chunks) << chunk_shift)
+    else:
+        expected = (pfn << page_shift) + geometry[t.G_FIRST_OFFSET]
+    return entry.address == expected
+
+
+@njit(cache=True, nogil=True)
+def check_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters):
+    """Audit every table against every other; returns (finding, index), finding 0 when sound."""
+    n_pages = geometry[t.G_PAGES]
+    usable = geometry[t.G_USABLE_CHUNKS]
+    chunk_shift = geometry[t.G_CHUNK_SHIFT]
+    watermark = counters[t.C_PAGE_WATERMARK]
+    if not (0 <= watermark <= n_pages <= pages.size
+            and 0 <= counters[t.C_SLOT_WATERMARK] <= handles.size
+            and 0 <= counters[t.C_NODE_WATERMARK] <= nodes.size
+            and 0 <= counters[t.C_LRU_TAIL] <= counters[t.C_LRU_LEN] <= lru_log.size):
+        return BAD_COUNTERS, 0
+    used = 0
+    in_list = np.zeros(usable, np.int64)
+    for pfn in range(n_pages):
+        record = pages[pfn]
+        if pfn >= watermark and (record.first_slot != 0 or record.last_slot != 0):
+            return BAD_FREE_PAGE, pfn
+        first = np.int64(record.first_chunks)
+        last = np.int64(record.last_chunks)
+        if not (_check_side(geometry, pages, handles, counters, pfn, record.first_slot, first, False)
+                and _check_side(geometry, pages, handles, counters, pfn, record.last_slot, last, True)):
+            return BAD_PAGE_SLOT, pfn
+        if first > usable - 1 or last > usable - 1 or first + last > usable:
+            return BAD_PAGE_CHUNKS, pfn
+        if record.first_slot == 0 and record.last_slot == 0:
+            if record.free_list != t.NO_LIST or record.lru_pos != -1 or record.flags != 0:
+                return BAD_FREE_PAGE, pfn
+            continue
+        used += 1
+        if record.flags & UNDER_RECLAIM:
+            if record.free_list != t.NO_LIST:
+                return BAD_PAGE_LIST, pfn
+        elif record.first_slot != 0 and record.last_slot != 0:
+            if record.free_list != BUDDIED:
+                return BAD_PAGE_LIST, pfn
+        elif record.free_list != usable - first - last:
+            return BAD_PAGE_LIST, pfn
+        else:
+            in_list[record.free_list] += 1
+        position = record.lru_pos
+        if (record.flags & UNDER_RECLAIM) == 0 and not (
+                counters[t.C_LRU_TAIL] <= position < counters[t.C_LRU_LEN]
+                and lru_log[position] == pfn):
+            return BAD_PAGE_LRU, pfn
+    if used != counters[t.C_PAGES_USED] or watermark - used != counters[t.C_RELEASED]:
+        return BAD_TOTALS, 0
+
+    # handle table: live entries point back from their page; totals match
+    objects = 0
+    stored = 0
+    chunks_used = 0
+    slots_free = 0
+    retired = 0
+    page_shift = geometry[t.G_PAGE_SHIFT]
+    for slot in range(counters[t.C_SLOT_WATERMARK]):
+        entry = handles[slot]
+        size = np.int64(entry.size)
+        if size == 0:
+            if entry.address == t.RETIRED:
+                retired += 1
+            else:
+                slots_free += 1
+            continue
+        pfn = entry.address >> page_shift
+        if size & t.PENDING_FREE or entry.address < 0 or pfn >= watermark or not (
+                pages[pfn].first_slot == slot + 1 or pages[pfn].last_slot == slot + 1):
+            return BAD_HANDLE_ENTRY, slot
+        objects += 1
+        stored += size
+        chunks_used += (size + (np.int64(1) << chunk_shift) - 1) >> chunk_shift
+    if (objects != counters[t.C_OBJECTS] or stored != counters[t.C_BYTES_STORED]
+            or chunks_used != counters[t.C_CHUNKS_USED] or retired != counters[t.C_SLOTS_RETIRED]
+            or slots_free != counters[t.C_SLOTS_FREE]):
+        return BAD_TOTALS, 1
+
+    # free-slot stack: only free slots, each once (the count bounds the walk)
+    slot = counters[t.C_SLOT_FREE_HEAD]
+    walked = 0
+    while slot != -1:
+        if slot < 0 or slot >= counters[t.C_SLOT_WATERMARK] or walked >= slots_free \
+                or handles[slot].size != 0 or handles[slot].address == t.RETIRED:
+            return BAD_SLOT_STACK, slot
+        walked += 1
+        slot = handles[slot].address
+    if walked != slots_free:
+        return BAD_SLOT_STACK, -1
+
+    # released-page stack
+    pfn = counters[t.C_RELEASED_HEAD]
+    walked = 0
+    while pfn != -1:
+        if pfn < 0 or pfn >= watermark or walked >= counters[t.C_RELEASED] \
+                or pages[pfn].first_slot != 0 or pages[pfn].last_slot != 0:
+            return BAD_RELEASED_STACK, pfn
+        walked += 1
+        link = pages[pfn].next_free
+        pfn = -1 if link == t.NONE32 else np.int64(link)
+    if walked != counters[t.C_RELEASED]:
+        return BAD_RELEASED_STACK, -1
+
+    # unbuddied stacks: every filed page has exactly one live entry in its list's stack
+    seen = np.zeros(n_pages, np.bool_)
+    in_stacks = 0
+    for free_list in range(stack_heads.size):
+        if free_list >= usable and stack_heads[free_list] != -1:
+            return BAD_LIST_STACK, free_list
+        node = stack_heads[free_list]
+        live = 0
+        while node != -1:
+            if node < 0 or node >= counters[t.C_NODE_WATERMARK] or in_stacks >= counters[t.C_NODE_WATERMARK]:
+                return BAD_LIST_STACK, free_list
+            in_stacks += 1
+            entry = nodes[node]
+            pfn = np.int64(entry.pfn)
+            if pfn >= n_pages:
+                return BAD_LIST_STACK, free_list
+            if pages[pfn].free_list == free_list and pages[pfn].list_stamp == entry.stamp:
+                if seen[pfn] or entry.stamp > counters[t.C_STAMP]:
+                    return BAD_LIST_STACK, free_list
+                seen[pfn] = True
+                live += 1
+            node = -1 if entry.next == t.NONE32 else np.int64(entry.next)
+        if free_list < usable and live != in_list[free_list]:
+            return BAD_LIST_STACK, free_list
+    node = counters[t.C_NODE_FREE_HEAD]
+    walked = 0
+    while node != -1:
+        if node < 0 or node >= counters[t.C_NODE_WATERMARK] or walked >= counters[t.C_NODES_FREE]:
+            return BAD_LIST_STACK, -1
+        walked += 1
+        link = nodes[node].next
+        node = -1 if link == t.NONE32 else np.int64(link)
+    if walked != counters[t.C_NODES_FREE] or walked + in_stacks != counters[t.C_NODE_WATERMARK]:
+        return BAD_LIST_STACK, -1
+
+    # LRU log: one live entry per page on the LRU
+    live = 0
+    for position in range(counters[t.C_LRU_TAIL], counters[t.C_LRU_LEN]):
+        pfn = np.int64(lru_log[position])
+        if pfn >= n_pages:
+            return BAD_LRU_LOG, position
+        if pages[pfn].lru_pos == position:
+            live += 1
+    on_lru = 0
+    for pfn in range(watermark):
+        if pages[pfn].lru_pos != -1:
+            on_lru += 1
+    if live != on_lru:
+        return BAD_LRU_LOG, -1
+    return 0, 0
+
+
+CHECK_MESSAGES = {
+    BAD_COUNTERS: "counters are out of range of their tables",
+    BAD_PAGE_SLOT: "page {} names a handle that does not point back at it with the same chunks",
+    BAD_PAGE_CHUNKS: "page {} has buddies whose chunks do not fit the page",
+    BAD_PAGE_LIST: "page {} is filed in the wrong free list for its buddies",
+    BAD_PAGE_LRU: "page {} is used but has no live LRU entry",
+    BAD_FREE_PAGE: "page {} is empty but still filed in a list or on the LRU",
+    BAD_HANDLE_ENTRY: "handle slot {} points at a page that does not hold it",
+    BAD_SLOT_STACK: "free-slot stack is broken at slot {}",
+    BAD_RELEASED_STACK: "released-page stack is broken at pfn {}",
+    BAD_LIST_STACK: "unbuddied stack {} does not match the pages filed in it",
+    BAD_LRU_LOG: "LRU log is broken at entry {}",
+    BAD_TOTALS: "object, byte or page totals disagree with the tables (check {})",
+}

@@ -86,8 +86,8 @@ def new_counters():
 
 
 def grown(table, needed):
-    """A copy of ``table`` with room for at least ``needed`` records (doubling, at least)."""
-    bigger = np.empty(max(needed, 2 * table.size, 1024), table.dtype)
+    """A copy of ``table`` with room for ``needed`` records and at least a quarter more than now."""
+    bigger = np.empty(max(needed, table.size + table.size // 4), table.dtype)
     bigger[:table.size] = table
     return bigger
 
@@ -269,12 +269,8 @@ def pop_page(pages, nodes, stack_heads, counters, free_list):
 
 
 @njit(cache=True, nogil=True)
-def rebuild_stacks(pages, nodes, stack_heads, counters, new_nodes):
-    """Copy the live entries of every stack into ``new_nodes``, packed from 0, stamps from 1.
-
-    Keeps each list's contents and order; stale entries are left behind. Returns False (and
-    changes nothing) when ``new_nodes`` is too small for the live entries.
-    """
+def live_stack_entries(pages, nodes, stack_heads):
+    """How many stack entries are live (one per page filed in an unbuddied list)."""
     live = 0
     for free_list in range(stack_heads.size):
         node = stack_heads[free_list]
@@ -284,6 +280,17 @@ def rebuild_stacks(pages, nodes, stack_heads, counters, new_nodes):
             if record.free_list == free_list and record.list_stamp == entry.stamp:
                 live += 1
             node = -1 if entry.next == NONE32 else np.int64(entry.next)
+    return live
+
+
+@njit(cache=True, nogil=True)
+def rebuild_stacks(pages, nodes, stack_heads, counters, new_nodes):
+    """Copy the live entries of every stack into ``new_nodes``, packed from 0, stamps from 1.
+
+    Keeps each list's contents and order; stale entries are left behind. Returns False (and
+    changes nothing) when ``new_nodes`` is too small for the live entries.
+    """
+    live = live_stack_entries(pages, nodes, stack_heads)
     if live > new_nodes.size:
         return False
     count = 0

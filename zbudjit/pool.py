@@ -156,7 +156,12 @@ class Pool:
     # -- room for a batch -----------------------------------------------------------------------
 
     def _reserve(self, slots, nodes, lru_entries):
-        """Make room in the growable tables; return what to put back if the batch then fails."""
+        """Make room in the growable tables; return what to put back if the batch then fails.
+
+        Stale stack and LRU entries are squeezed out when room runs short, and a table grows only
+        if that is not enough; each keeps half its live entries again as slack, so squeezing is
+        amortised over at least that many operations.
+        """
         c = self._counters
         put_back = []
         if slots and t.slots_available(self._handles, c) < slots:
@@ -167,15 +172,16 @@ class Pool:
             self._handles = t.grown(self._handles, min(int(needed), t.MAX_SLOTS))
         if nodes and (t.nodes_available(self._nodes, c) < nodes or c[t.C_STAMP] + nodes >= t.MAX_STAMP):
             old_size = self._nodes.size
-            used = int(c[t.C_NODE_WATERMARK] - c[t.C_NODES_FREE])
-            self._rebuild_stacks(max(old_size, 2 * (used + nodes)))
+            live = t.live_stack_entries(self._pages, self._nodes, self._stack_heads)
+            self._rebuild_stacks(max(old_size, live + live // 2 + nodes))
             if self._nodes.size != old_size:
                 put_back.append(("_nodes", old_size))
         if lru_entries and self._lru_log.size - c[t.C_LRU_LEN] < lru_entries:
             t.compact_lru(self._pages, self._lru_log, c)
-            if self._lru_log.size - c[t.C_LRU_LEN] < lru_entries:
+            needed = int(c[t.C_LRU_LEN]) * 3 // 2 + lru_entries
+            if self._lru_log.size < needed:
                 put_back.append(("_lru_log", self._lru_log))
-                self._lru_log = t.grown(self._lru_log, int(c[t.C_LRU_LEN]) + 2 * lru_entries)
+                self._lru_log = t.grown(self._lru_log, needed)
         return put_back
 
     def _rebuild_stacks(self, size):
@@ -215,8 +221,10 @@ class Pool:
             return out
         c = self._counters
         free_pages = self.pages_total - c[t.C_PAGES_USED]
-        journal = np.empty((0 if free_pages >= n else n, zbud.J_WIDTH), np.int64)
-        put_back = self._reserve(n, 2 * n, n)
+        journal = np.empty((n if free_pages < n else 0, zbud.J_WIDTH), np.int64)
+        # An element files its page once: one stack node. An element that took its page from a
+        # list freed that node first, and an undo re-files only such pages: n nodes cover both.
+        put_back = self._reserve(n, n, n)
         status, index = self._policy.alloc_kernel(
             self._geometry, self._pages, self._handles, self._nodes, self._stack_heads,
             self._lru_log, c, self._arena, sizes, data, offsets, out, journal)

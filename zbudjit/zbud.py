@@ -98,7 +98,7 @@ def alloc_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
 
     ``journal`` has one row per element when the batch might run out of pages (else zero rows):
     on POOL_FULL the kernel then undoes the elements before the failing one, in reverse order.
-    The caller has reserved enough handle slots, stack nodes (2 per element) and LRU log room.
+    The caller has reserved a handle slot, a stack node and an LRU entry per element.
     """
     n = sizes.size
     for i in range(n):
@@ -431,7 +431,7 @@ CHECK_MESSAGES = {
     BAD_PAGE_LIST: "page {} is filed in the wrong free list for its buddies",
     BAD_PAGE_LRU: "page {} is used but has no live LRU entry",
     BAD_FREE_PAGE: "page {} is empty but still filed in a list or on the LRU",
-    BAD_HANDLE_ENTRY: "handle slot {} points at a page that does not hold it",
+    BAD_HANDLE_ENTRY: "handle slot {} disagrees with the page it points at",
     BAD_SLOT_STACK: "free-slot stack is broken at slot {}",
     BAD_RELEASED_STACK: "released-page stack is broken at pfn {}",
     BAD_LIST_STACK: "unbuddied stack {} does not match the pages filed in it",

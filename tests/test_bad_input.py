@@ -1,0 +1,158 @@
+"""Bad input raises the documented exception and leaves the pool exactly as it was."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import zbudjit as zj
+from helpers import ragged, snapshot
+
+
+@pytest.fixture
+def pool():
+    """A small pool with some history: objects on several pages, freed slots, a released page."""
+    pool = zj.Pool(pages=8)
+    chunks = [bytes([i]) * size for i, size in enumerate([100, 2000, 3000, 10, 4000, 500])]
+    handles = pool.store(*ragged(chunks))
+    pool.free(handles[[1, 4]])
+    pool.freed = handles[[1, 4]]
+    pool.live = handles[[0, 2, 3, 5]]
+    return pool
+
+
+def unchanged(pool, call, error, match=None):
+    before = snapshot(pool)
+    with pytest.raises(error, match=match):
+        call()
+    assert snapshot(pool) == before
+    pool.check()
+
+
+BAD_CONSTRUCTORS = [
+    (dict(pages=0), ValueError),
+    (dict(pages=-1), ValueError),
+    (dict(pages=2**32), ValueError),
+    (dict(pages=1.5), TypeError),
+    (dict(pages=True), TypeError),
+    (dict(pages=8, page_size=2048), ValueError),
+    (dict(pages=8, page_size=6000), ValueError),
+    (dict(pages=8, page_size=131072), ValueError),
+    (dict(pages=8, page_size="4096"), TypeError),
+    (dict(pages=8, policy="slab"), ValueError),
+]
+
+
+@pytest.mark.parametrize("kwargs, error", BAD_CONSTRUCTORS)
+def test_bad_constructor(kwargs, error):
+    with pytest.raises(error):
+        zj.Pool(**kwargs)
+
+
+@pytest.mark.parametrize("sizes, error", [
+    ([0], ValueError), ([-1], ValueError), ([4033], ValueError), ([100, 4033], ValueError),
+    ([2**63], ValueError), (np.array([2**63], np.uint64), ValueError),
+    ([1.5], TypeError), (np.array([100.0]), TypeError), ([True], TypeError), (["100"], TypeError),
+    (np.array([[100]]), ValueError), (100, ValueError),
+])
+def test_bad_sizes(pool, sizes, error):
+    unchanged(pool, lambda: pool.alloc(sizes), error)
+
+
+def test_pool_full(pool):
+    unchanged(pool, lambda: pool.alloc([4000] * 8), zj.PoolFullError, "index 5")
+
+
+def test_pool_full_after_growing_tables():
+    """A failing batch that first had to grow the handle table, stacks and LRU log puts them back."""
+    pool = zj.Pool(pages=700)
+    pool.alloc([1] * 10)
+    unchanged(pool, lambda: pool.alloc([1] * 1500), zj.PoolFullError)
+    assert pool.stats().objects == 10
+
+
+def test_free_errors(pool):
+    live = pool.live
+    unchanged(pool, lambda: pool.free([pool.freed[0]]), zj.InvalidHandleError)
+    unchanged(pool, lambda: pool.free([live[0], live[1], live[0]]), zj.InvalidHandleError, "repeated")
+    unchanged(pool, lambda: pool.free([live[0], 0]), zj.InvalidHandleError, "index 1")
+    unchanged(pool, lambda: pool.free([2**64 - 1]), zj.InvalidHandleError)
+    unchanged(pool, lambda: pool.free([-1]), zj.InvalidHandleError)
+    unchanged(pool, lambda: pool.free([2**64]), zj.InvalidHandleError)
+    unchanged(pool, lambda: pool.free(live.astype(np.float64)), TypeError)
+    unchanged(pool, lambda: pool.free(live.reshape(2, 2)), ValueError)
+    assert issubclass(zj.InvalidHandleError, ValueError)
+
+
+def test_stale_handle_rejected_after_slot_reuse(pool):
+    old = pool.live[0]
+    pool.free([old])
+    new, = pool.alloc([100])
+    assert new & 0xFFFFFFFF == old & 0xFFFFFFFF          # the slot is reused...
+    assert new != old                                   # ...under a new generation
+    for call in (pool.free, pool.read, pool.locate, pool.sizes):
+        unchanged(pool, lambda: call([old]), zj.InvalidHandleError)
+    unchanged(pool, lambda: pool.write([old], np.zeros(100, np.uint8), [0, 100]), zj.InvalidHandleError)
+
+
+def test_generation_exhausted_slot_is_retired():
+    pool = zj.Pool(pages=4)
+    h, = pool.alloc([10])
+    pool.free([h])
+    pool._handles[0]["generation"] = 0xFFFFFFFF        # as if freed 2**32 - 1 times
+    last, = pool.alloc([10])
+    assert last >> 32 == 0xFFFFFFFF
+    pool.free([last])
+    pool.check()
+    fresh, = pool.alloc([10])
+    assert fresh & 0xFFFFFFFF == 2                      # slot 0 is never handed out again
+    for stale in (h, last):
+        with pytest.raises(zj.InvalidHandleError):
+            pool.read([stale])
+    pool.check()
+
+
+def test_write_errors(pool):
+    h = pool.live[:2]
+    sizes = pool.sizes(h)
+    good = np.ones(sizes.sum(), np.uint8)
+    offsets = np.array([0, sizes[0], sizes.sum()])
+    unchanged(pool, lambda: pool.write(h, good[:-1], offsets[:-1]), ValueError, "offsets")
+    unchanged(pool, lambda: pool.write(h, good, [0, sizes[0] + 1, sizes.sum()]), ValueError, "size")
+    unchanged(pool, lambda: pool.write(h, good, [0, sizes.sum(), sizes[0]]), ValueError, "offsets")
+    unchanged(pool, lambda: pool.write(h, good, [-1, sizes[0], sizes.sum()]), ValueError, "offsets")
+    unchanged(pool, lambda: pool.write(h, good[:-1], offsets), ValueError, "offsets")
+    unchanged(pool, lambda: pool.write(h, good.astype(np.int64), offsets), TypeError)
+    unchanged(pool, lambda: pool.write(h, good.reshape(1, -1), offsets), ValueError)
+    unchanged(pool, lambda: pool.write(h, good, offsets.astype(float)), TypeError)
+    unchanged(pool, lambda: pool.write([h[0], pool.freed[0]], good, offsets), zj.InvalidHandleError)
+
+
+def test_store_errors(pool):
+    unchanged(pool, lambda: pool.store(np.zeros(10, np.uint8), [0, 5, 5, 10]), ValueError, "index 1")
+    unchanged(pool, lambda: pool.store(np.zeros(5000, np.uint8), [0, 5000]), ValueError)
+    unchanged(pool, lambda: pool.store(np.zeros(10, np.uint8), [0, 11]), ValueError, "offsets")
+    unchanged(pool, lambda: pool.store(np.zeros(10, np.uint8), []), ValueError, "offsets")
+    unchanged(pool, lambda: pool.store(np.zeros(4000 * 8, np.uint8), np.arange(9) * 4000),
+              zj.PoolFullError)
+
+
+def test_read_locate_sizes_reject_bad_handles(pool):
+    for call in (pool.read, pool.locate, pool.sizes):
+        unchanged(pool, lambda: call([pool.live[0], pool.freed[1]]), zj.InvalidHandleError, "index 1")
+        unchanged(pool, lambda: call(np.array([1.0])), TypeError)
+
+
+@given(st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=5))
+def test_forged_handles_never_reach_objects(forged):
+    pool = zj.Pool(pages=4)
+    live = pool.store(*ragged([b"a" * 10, b"b" * 3000, b"c" * 70]))
+    forged = [h for h in forged if h not in live.tolist()]
+    if not forged:
+        return
+    before = snapshot(pool)
+    for call in (pool.free, pool.read, pool.locate, pool.sizes,
+                 lambda h: pool.write(h, np.zeros(10 * len(h), np.uint8), np.arange(len(h) + 1) * 10)):
+        with pytest.raises(zj.InvalidHandleError):
+            call(forged)
+    assert snapshot(pool) == before

@@ -1,0 +1,136 @@
+"""Pool.check() finds tables that were corrupted on purpose, and says what is wrong."""
+
+import numpy as np
+import pytest
+
+import zbudjit as zj
+from zbudjit import _tables as t
+from zbudjit import zbud
+
+
+def busy_pool():
+    """Buddied, unbuddied and released pages, free and live slots, stale stack and LRU entries."""
+    pool = zj.Pool(pages=16)
+    handles = pool.alloc([100, 2000, 3000, 10, 4000, 500, 700, 64])
+    pool.free(handles[[1, 4]])
+    pool.alloc([300])
+    pool.free(handles[[2, 3]])
+    pool.check()
+    return pool
+
+
+def first_with(pool, condition):
+    pages = pool._pages[:pool._counters[t.C_PAGE_WATERMARK]]
+    return int(np.flatnonzero(condition(pages))[0])
+
+
+def buddied(pages):
+    return pages["free_list"] == zbud.BUDDIED
+
+
+def unbuddied(pages):
+    return pages["free_list"] < zbud.BUDDIED
+
+
+def released(pages):
+    return (pages["first_slot"] == 0) & (pages["last_slot"] == 0)
+
+
+def corrupt_chunks(pool):
+    pool._pages[first_with(pool, buddied)]["first_chunks"] += 1
+
+
+def corrupt_address(pool):
+    pool._handles[0]["address"] += 64
+
+
+def corrupt_object_count(pool):
+    pool._counters[t.C_OBJECTS] += 1
+
+
+def corrupt_bytes_stored(pool):
+    pool._counters[t.C_BYTES_STORED] -= 1
+
+
+def corrupt_free_list(pool):
+    pool._pages[first_with(pool, unbuddied)]["free_list"] = 3
+
+
+def corrupt_buddied_list(pool):
+    pool._pages[first_with(pool, buddied)]["free_list"] = 10
+
+
+def corrupt_lru_position(pool):
+    pool._pages[first_with(pool, buddied)]["lru_pos"] = -1
+
+
+def corrupt_lru_log(pool):
+    pfn = first_with(pool, buddied)
+    pool._lru_log[pool._pages[pfn]["lru_pos"]] = (pfn + 1) % 16
+
+
+def corrupt_slot_stack(pool):
+    head = pool._counters[t.C_SLOT_FREE_HEAD]
+    pool._handles[head]["address"] = head          # a cycle
+
+
+def corrupt_released_stack(pool):
+    pool._counters[t.C_RELEASED_HEAD] = first_with(pool, buddied)
+
+
+def corrupt_stack_head(pool):
+    pool._stack_heads[5] = 10**6
+
+
+def corrupt_stack_stamp(pool):
+    pool._pages[first_with(pool, unbuddied)]["list_stamp"] += 1000
+
+
+def corrupt_empty_page(pool):
+    pool._pages[first_with(pool, released)]["lru_pos"] = 0
+
+
+def corrupt_watermark(pool):
+    pool._counters[t.C_PAGE_WATERMARK] = 17
+
+
+def corrupt_pending_mark(pool):
+    pool._handles[0]["size"] |= np.uint32(t.PENDING_FREE)
+
+
+def corrupt_back_pointer(pool):
+    pfn = first_with(pool, buddied)
+    page = pool._pages[pfn]
+    page["first_slot"], page["last_slot"] = page["last_slot"], page["first_slot"]
+
+
+CORRUPTIONS = [
+    (corrupt_chunks, "page"),
+    (corrupt_address, "page|handle"),
+    (corrupt_object_count, "totals"),
+    (corrupt_bytes_stored, "totals"),
+    (corrupt_free_list, "wrong free list"),
+    (corrupt_buddied_list, "wrong free list"),
+    (corrupt_lru_position, "LRU"),
+    (corrupt_lru_log, "LRU"),
+    (corrupt_slot_stack, "free-slot stack"),
+    (corrupt_released_stack, "released-page stack"),
+    (corrupt_stack_head, "unbuddied stack"),
+    (corrupt_stack_stamp, "unbuddied stack"),
+    (corrupt_empty_page, "empty"),
+    (corrupt_watermark, "counters"),
+    (corrupt_pending_mark, "handle slot"),
+    (corrupt_back_pointer, "page"),
+]
+
+
+@pytest.mark.parametrize("corrupt, message", CORRUPTIONS, ids=[c.__name__ for c, _ in CORRUPTIONS])
+def test_check_finds_corruption(corrupt, message):
+    pool = busy_pool()
+    corrupt(pool)
+    with pytest.raises(zj.CorruptionError, match=message):
+        pool.check()
+
+
+def test_check_passes_on_a_sound_pool():
+    busy_pool().check()

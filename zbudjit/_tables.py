@@ -96,12 +96,12 @@ def grown(table, needed):
 # Handles
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def make_handle(slot, generation):
     return (np.uint64(generation) << np.uint64(32)) | np.uint64(slot + 1)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def live_slot(handles, counters, handle):
     """The slot a handle names if it is live and of the right generation, else -1.
 
@@ -118,7 +118,7 @@ def live_slot(handles, counters, handle):
     return slot
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def take_slot(handles, counters):
     """Pop a free slot (most recently freed first, then never-used ones); returns (slot, from_stack).
 
@@ -135,7 +135,7 @@ def take_slot(handles, counters):
     return slot, False
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def untake_slot(handles, counters, slot, from_stack):
     """Exact inverse of :func:`take_slot` (used to undo a failed batch, in reverse order)."""
     handles[slot].size = 0
@@ -147,7 +147,7 @@ def untake_slot(handles, counters, slot, from_stack):
         counters[C_SLOT_WATERMARK] = slot
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def free_slot(handles, counters, slot):
     """Free a slot: bump its generation so old handles die, then stack it (or retire it)."""
     record = handles[slot]
@@ -162,7 +162,7 @@ def free_slot(handles, counters, slot):
     counters[C_SLOTS_FREE] += 1
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def slots_available(handles, counters):
     return handles.size - counters[C_SLOT_WATERMARK] + counters[C_SLOTS_FREE]
 
@@ -171,7 +171,7 @@ def slots_available(handles, counters):
 # Released pages: a stack linked through the page records' next_free field.
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def take_page(pages, counters, n_pages):
     """A page for new use: the most recently released one, else the lowest never-used pfn.
 
@@ -192,7 +192,7 @@ def take_page(pages, counters, n_pages):
     return pfn, False
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def release_page(pages, counters, pfn):
     """Put a page on the released stack. Its record must already be in the free state."""
     head = counters[C_RELEASED_HEAD]
@@ -202,7 +202,7 @@ def release_page(pages, counters, pfn):
     counters[C_PAGES_USED] -= 1
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def untake_page(pages, counters, pfn, from_stack):
     """Exact inverse of :func:`take_page`."""
     if from_stack:
@@ -216,7 +216,7 @@ def untake_page(pages, counters, pfn, from_stack):
 # Stamped LIFO stacks
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def push_page(pages, nodes, stack_heads, counters, free_list, pfn):
     """File page ``pfn`` at the head of ``free_list`` under a new stamp."""
     stamp = counters[C_STAMP] + 1
@@ -240,14 +240,14 @@ def push_page(pages, nodes, stack_heads, counters, free_list, pfn):
     record.list_stamp = stamp
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _drop_node(nodes, counters, node):
     nodes[node].next = NONE32 if counters[C_NODE_FREE_HEAD] < 0 else counters[C_NODE_FREE_HEAD]
     counters[C_NODE_FREE_HEAD] = node
     counters[C_NODES_FREE] += 1
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def pop_page(pages, nodes, stack_heads, counters, free_list):
     """Take the head page of ``free_list``; returns its pfn, -1 when the list is empty.
 
@@ -322,7 +322,7 @@ def rebuild_stacks(pages, nodes, stack_heads, counters, new_nodes):
     return True
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def nodes_available(nodes, counters):
     return nodes.size - counters[C_NODE_WATERMARK] + counters[C_NODES_FREE]
 
@@ -331,7 +331,7 @@ def nodes_available(nodes, counters):
 # LRU log
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def lru_to_head(pages, lru_log, counters, pfn):
     position = counters[C_LRU_LEN]
     lru_log[position] = pfn

@@ -69,7 +69,7 @@ def new_page_table(n_pages):
     return pages
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _file_page(pages, nodes, stack_heads, counters, usable, pfn):
     """File a page after its buddies changed: unbuddied[free chunks] or buddied."""
     record = pages[pfn]
@@ -80,7 +80,7 @@ def _file_page(pages, nodes, stack_heads, counters, usable, pfn):
         record.free_list = BUDDIED
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _clear_page(record):
     record.first_slot = 0
     record.last_slot = 0

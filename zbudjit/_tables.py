@@ -464,6 +464,23 @@ def sizes_kernel(handles, counters, batch):
 
 
 @njit(cache=True, nogil=True)
+def gather_ragged(data, offsets, which):
+    """Objects ``which`` of a ragged batch, as a new ragged batch ``(data, offsets)``.
+
+    ``which`` must index ``offsets[:-1]`` (the caller checks).
+    """
+    n = which.size
+    new_offsets = np.empty(n + 1, np.int64)
+    new_offsets[0] = 0
+    for i in range(n):
+        new_offsets[i + 1] = new_offsets[i] + offsets[which[i] + 1] - offsets[which[i]]
+    new_data = np.empty(new_offsets[n], np.uint8)
+    for i in range(n):
+        new_data[new_offsets[i]:new_offsets[i + 1]] = data[offsets[which[i]]:offsets[which[i] + 1]]
+    return new_data, new_offsets
+
+
+@njit(cache=True, nogil=True)
 def live_handles(handles, counters):
     """Every live handle, in slot order."""
     found = np.empty(counters[C_OBJECTS], np.uint64)

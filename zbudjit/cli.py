@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from . import Pool, PoolError, __version__
+from ._tables import gather_ragged
 
 
 def compressed_page_sizes(rng, n, max_size):
@@ -29,13 +30,6 @@ def _offsets_of(sizes):
 def random_payload(rng, sizes):
     offsets = _offsets_of(sizes)
     return rng.integers(0, 256, int(offsets[-1]), dtype=np.uint8), offsets
-
-
-def _gather(data, offsets, which):
-    """The objects ``which`` of a ragged batch, concatenated (without a Python loop)."""
-    sizes = offsets[which + 1] - offsets[which]
-    starts = np.repeat(offsets[which] - _offsets_of(sizes)[:-1], sizes)
-    return data[starts + np.arange(int(sizes.sum()))]
 
 
 def _print_stats(stats, page_size):
@@ -82,8 +76,8 @@ def demo(args):
     data, data_offsets = timed("read", lambda: pool.read(handles[kept]), kept.size)
 
     new_data, _ = pool.read(new_handles)
-    verified = (np.array_equal(data_offsets, _offsets_of(sizes[kept]))
-                and np.array_equal(data, _gather(payload, offsets, kept))
+    expected, expected_offsets = gather_ragged(payload, offsets, kept)
+    verified = (np.array_equal(data_offsets, expected_offsets) and np.array_equal(data, expected)
                 and np.array_equal(new_data, refill_payload))
     pool.check()
 

@@ -83,7 +83,7 @@ def corrupt_stack_head(pool):
 
 
 def corrupt_stack_stamp(pool):
-    pool._pages[first_with(pool, unbuddied)]["list_stamp"] += 1000
+    pool._pages[first_with(pool, unbuddied)]["stamp"] += 1000
 
 
 def corrupt_empty_page(pool):

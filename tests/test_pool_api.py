@@ -69,7 +69,7 @@ def test_stats():
 
 
 def test_metadata_per_page_at_scale():
-    """Per-page tables stay small under churn: a 32-byte record plus the lists' upkeep."""
+    """Per-page tables stay small under churn: a 24-byte record plus the lists' upkeep."""
     pool = zj.Pool(pages=100_000)
     rng = np.random.default_rng(1)
     for _ in range(40):
@@ -79,7 +79,7 @@ def test_metadata_per_page_at_scale():
         pool.free(rng.permutation(live)[: live.size // 8])
     pool.check()
     stats = pool.stats()
-    assert zj.pool.zbud.PAGE_DTYPE.itemsize == 32
+    assert zj.pool.zbud.PAGE_DTYPE.itemsize == 24
     assert stats.metadata_bytes_per_page < 48
     assert stats.metadata_bytes_per_handle == 16
 

@@ -25,8 +25,9 @@ LRU log    uint32 pfns, appended at ``counters[C_LRU_LEN]``; a page's record hol
            live entry (``lru_pos``), so moving a page to the head is one append, and older entries of
            the page become stale. Reading the log backwards from the end gives head-to-tail LRU order.
 
-A page record must have the fields ``free_list``, ``list_stamp``, ``lru_pos`` and ``next_free`` for
-the stack, LRU and released-page helpers here; the policy modules define the rest.
+A page record must have the fields ``free_list``, ``stamp`` and ``lru_pos`` for the stack, LRU and
+released-page helpers here (a released page's ``stamp`` links the released-page stack); the policy
+modules define the rest.
 """
 
 import numpy as np
@@ -168,7 +169,7 @@ def slots_available(handles, counters):
 
 
 # ---------------------------------------------------------------------------------------------
-# Released pages: a stack linked through the page records' next_free field.
+# Released pages: a stack linked through the page records' stamp field.
 
 
 @njit(cache=True, nogil=True)
@@ -179,7 +180,7 @@ def take_page(pages, counters, n_pages):
     """
     pfn = counters[C_RELEASED_HEAD]
     if pfn >= 0:
-        link = pages[pfn].next_free
+        link = pages[pfn].stamp
         counters[C_RELEASED_HEAD] = -1 if link == NONE32 else np.int64(link)
         counters[C_RELEASED] -= 1
         counters[C_PAGES_USED] += 1
@@ -196,7 +197,7 @@ def take_page(pages, counters, n_pages):
 def release_page(pages, counters, pfn):
     """Put a page on the released stack. Its record must already be in the free state."""
     head = counters[C_RELEASED_HEAD]
-    pages[pfn].next_free = NONE32 if head < 0 else head
+    pages[pfn].stamp = NONE32 if head < 0 else head
     counters[C_RELEASED_HEAD] = pfn
     counters[C_RELEASED] += 1
     counters[C_PAGES_USED] -= 1
@@ -237,7 +238,7 @@ def push_page(pages, nodes, stack_heads, counters, free_list, pfn):
     stack_heads[free_list] = node
     record = pages[pfn]
     record.free_list = free_list
-    record.list_stamp = stamp
+    record.stamp = stamp
 
 
 @njit(cache=True, nogil=True)
@@ -262,7 +263,7 @@ def pop_page(pages, nodes, stack_heads, counters, free_list):
         stamp = np.int64(entry.stamp)
         _drop_node(nodes, counters, node)
         record = pages[pfn]
-        if record.free_list == free_list and record.list_stamp == stamp:
+        if record.free_list == free_list and record.stamp == stamp:
             return pfn
         node = stack_heads[free_list]
     return -1
@@ -277,7 +278,7 @@ def live_stack_entries(pages, nodes, stack_heads):
         while node >= 0:
             entry = nodes[node]
             record = pages[entry.pfn]
-            if record.free_list == free_list and record.list_stamp == entry.stamp:
+            if record.free_list == free_list and record.stamp == entry.stamp:
                 live += 1
             node = -1 if entry.next == NONE32 else np.int64(entry.next)
     return live
@@ -301,12 +302,12 @@ def rebuild_stacks(pages, nodes, stack_heads, counters, new_nodes):
         while node >= 0:
             entry = nodes[node]
             record = pages[entry.pfn]
-            if record.free_list == free_list and record.list_stamp == entry.stamp:
+            if record.free_list == free_list and record.stamp == entry.stamp:
                 copy = new_nodes[count]
                 copy.pfn = entry.pfn
                 count += 1
                 copy.stamp = count
-                record.list_stamp = count
+                record.stamp = count
                 if previous < 0:
                     stack_heads[free_list] = count - 1
                 else:

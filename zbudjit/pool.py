@@ -7,6 +7,7 @@ batch, so kernels never run out of room half way; a batch that fails puts back w
 """
 
 import mmap
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,6 +84,17 @@ def _anonymous_arena(nbytes):
     return np.frombuffer(mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE), np.uint8)
 
 
+def _file_arena(path, nbytes, create):
+    """The arena as a shared mapping of a file; a new file is sparse, so only written pages use disk
+    (and only touched pages use memory)."""
+    if create:
+        with open(path, "xb") as arena_file:
+            arena_file.truncate(nbytes)
+    elif os.path.getsize(path) != nbytes:
+        raise ValueError(f"arena file {path} holds {os.path.getsize(path)} bytes, not {nbytes}")
+    return np.memmap(path, dtype=np.uint8, mode="r+", shape=(nbytes,))
+
+
 class Pool:
     """A pool of pages holding variable-sized objects, addressed by stable uint64 handles.
 
@@ -98,13 +110,17 @@ class Pool:
         True keeps the kernel's in-page header geometry (63 usable chunks, FIRST at byte
         ``chunk``, largest object 3968 B on 4 KiB pages); False (default) keeps all metadata
         out of the page (64 usable chunks, FIRST at byte 0, largest object 4032 B).
+    path : str or os.PathLike, optional
+        Back the arena with this file (a "highmem" arena, which may be far larger than RAM).
+        The file must not exist; it is created sparse. Default: the arena is anonymous RAM.
+        Either way only the pages touched cost memory. Metadata always stays in RAM.
 
     Every batch call behaves as its elements applied one by one in array order, and is
     all-or-nothing: on any error it raises and leaves the pool exactly as it was.
     Object bytes are undefined from :meth:`alloc` until they are written.
     """
 
-    def __init__(self, pages, policy="zbud", page_size=4096, reserve_header_chunk=False):
+    def __init__(self, pages, policy="zbud", page_size=4096, reserve_header_chunk=False, path=None):
         if policy not in POLICIES:
             raise ValueError(f"unknown policy {policy!r}; choose from {sorted(POLICIES)}")
         if isinstance(pages, bool) or not isinstance(pages, (int, np.integer)):
@@ -136,7 +152,9 @@ class Pool:
         self._stack_heads = np.full(zbud.CHUNKS_PER_PAGE, -1, np.int64)
         self._lru_log = np.empty(1024, np.uint32)
         self._counters = t.new_counters()
-        self._arena = _anonymous_arena(pages * self.page_size)
+        self.path = None if path is None else os.path.abspath(os.fspath(path))
+        nbytes = pages * self.page_size
+        self._arena = _anonymous_arena(nbytes) if path is None else _file_arena(self.path, nbytes, True)
 
     # -- geometry -------------------------------------------------------------------------------
 

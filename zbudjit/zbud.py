@@ -8,17 +8,16 @@ A page of ``page_size`` bytes is cut into 64 chunks of ``page_size / 64`` bytes.
 FIRST starts at byte 0. The LAST buddy ends at the end of the page. An object takes
 ``ceil(size / chunk)`` chunks and may be as large as ``usable - 1`` chunks.
 
-No byte of metadata lives in the arena. Each page has one 32-byte PAGE_DTYPE record, the fields of
+No byte of metadata lives in the arena. Each page has one 24-byte PAGE_DTYPE record, the fields of
 the kernel's ``struct zbud_header`` plus the list links that replace its ``list_head``s:
 
     first_slot, last_slot    handle slot + 1 of the FIRST / LAST buddy, 0 when that side is empty
     first_chunks, last_chunks
     free_list                i < usable: in unbuddied[i] (one buddy, i free chunks);
                              BUDDIED: both buddies; NO_LIST: free page (or a page under reclaim)
-    flags                    UNDER_RECLAIM
-    list_stamp               stamp of the page's live entry in its unbuddied stack (see _tables)
+    stamp                    a filed page: stamp of its live entry in its unbuddied stack (see
+                             _tables); a released page: the next pfn of the released-page stack
     lru_pos                  index of the page's live entry in the LRU log, -1 when not on the LRU
-    next_free                link of the released-page stack
 
 Buddied pages are never taken from their list by the algorithm, so ``buddied`` is only a state, not
 a stack. A new page is the most recently released page, else the lowest never-used pfn.
@@ -39,17 +38,13 @@ PAGE_DTYPE = np.dtype([
     ("first_chunks", np.uint8),
     ("last_chunks", np.uint8),
     ("free_list", np.uint8),
-    ("flags", np.uint8),
-    ("list_stamp", np.uint32),
+    ("stamp", np.uint32),
     ("lru_pos", np.int64),
-    ("next_free", np.uint32),
-    ("reserved", np.uint32),
 ], align=True)
-assert PAGE_DTYPE.itemsize == 32
+assert PAGE_DTYPE.itemsize == 24
 
 CHUNKS_PER_PAGE = 64
 BUDDIED = 64
-UNDER_RECLAIM = 1
 
 # journal[i, ...] of an alloc batch that may run out of pages, to undo it exactly
 J_PFN = 0
@@ -65,7 +60,6 @@ def new_page_table(n_pages):
     pages = np.zeros(n_pages, PAGE_DTYPE)
     pages["free_list"] = t.NO_LIST
     pages["lru_pos"] = -1
-    pages["next_free"] = t.NONE32
     return pages
 
 
@@ -87,7 +81,6 @@ def _clear_page(record):
     record.first_chunks = 0
     record.last_chunks = 0
     record.free_list = t.NO_LIST
-    record.flags = 0
     record.lru_pos = -1
 
 
@@ -225,8 +218,6 @@ def free_kernel(geometry, pages, handles, nodes, stack_heads, counters, batch):
         else:
             record.last_slot = 0
             record.last_chunks = 0
-        if record.flags & UNDER_RECLAIM:
-            continue
         if record.first_slot == 0 and record.last_slot == 0:
             _clear_page(record)
             t.release_page(pages, counters, pfn)
@@ -297,14 +288,11 @@ def check_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
         if first > usable - 1 or last > usable - 1 or first + last > usable:
             return BAD_PAGE_CHUNKS, pfn
         if record.first_slot == 0 and record.last_slot == 0:
-            if record.free_list != t.NO_LIST or record.lru_pos != -1 or record.flags != 0:
+            if record.free_list != t.NO_LIST or record.lru_pos != -1:
                 return BAD_FREE_PAGE, pfn
             continue
         used += 1
-        if record.flags & UNDER_RECLAIM:
-            if record.free_list != t.NO_LIST:
-                return BAD_PAGE_LIST, pfn
-        elif record.first_slot != 0 and record.last_slot != 0:
+        if record.first_slot != 0 and record.last_slot != 0:
             if record.free_list != BUDDIED:
                 return BAD_PAGE_LIST, pfn
         elif record.free_list != usable - first - last:
@@ -312,8 +300,7 @@ def check_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
         else:
             in_list[record.free_list] += 1
         position = record.lru_pos
-        if (record.flags & UNDER_RECLAIM) == 0 and not (
-                counters[t.C_LRU_TAIL] <= position < counters[t.C_LRU_LEN]
+        if not (counters[t.C_LRU_TAIL] <= position < counters[t.C_LRU_LEN]
                 and lru_log[position] == pfn):
             return BAD_PAGE_LRU, pfn
     if used != counters[t.C_PAGES_USED] or watermark - used != counters[t.C_RELEASED]:
@@ -367,7 +354,7 @@ def check_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
                 or pages[pfn].first_slot != 0 or pages[pfn].last_slot != 0:
             return BAD_RELEASED_STACK, pfn
         walked += 1
-        link = pages[pfn].next_free
+        link = pages[pfn].stamp
         pfn = -1 if link == t.NONE32 else np.int64(link)
     if walked != counters[t.C_RELEASED]:
         return BAD_RELEASED_STACK, -1
@@ -388,7 +375,7 @@ def check_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
             pfn = np.int64(entry.pfn)
             if pfn >= n_pages:
                 return BAD_LIST_STACK, free_list
-            if pages[pfn].free_list == free_list and pages[pfn].list_stamp == entry.stamp:
+            if pages[pfn].free_list == free_list and pages[pfn].stamp == entry.stamp:
                 if seen[pfn] or entry.stamp > counters[t.C_STAMP]:
                     return BAD_LIST_STACK, free_list
                 seen[pfn] = True

@@ -11,16 +11,20 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import zbudjit as zj
-from helpers import GEOMETRIES, assert_same_as_spec, make_pair, ragged, snapshot
+from helpers import GEOMETRIES, assert_same_as_spec, make_pair, ragged, snapshot, unragged
 
 POOL_PAGES = 12
+
+
+class WritebackFailed(Exception):
+    """What the tests' writeback callbacks raise when told to fail."""
 
 
 def outcome(call):
     """(result, exception type) of a call, so engine and spec failures can be compared."""
     try:
         return call(), None
-    except (zj.PoolError, ValueError, TypeError) as error:
+    except (zj.PoolError, ValueError, TypeError, WritebackFailed) as error:
         return None, type(error)
 
 
@@ -124,6 +128,46 @@ class ZbudMachine(RuleBasedStateMachine):
             lambda: self.spec.write([self.pairs[h] for h in batch], chunks))
         if not failed:
             self.contents.update(zip(batch, chunks))
+
+    @rule(data=st.data())
+    def reclaim(self, data):
+        n_pages = data.draw(st.integers(-1, POOL_PAGES + 2))
+        mode = data.draw(st.sampled_from(["decide", "decide", "all", "raise", "wrong shape"]))
+        decisions = data.draw(st.lists(st.booleans(), min_size=2 * POOL_PAGES, max_size=2 * POOL_PAGES))
+        offered = {}
+
+        def answer(count):
+            if mode == "raise":
+                raise WritebackFailed("swap device full")
+            if mode == "all":
+                return None
+            return decisions[:count + (mode == "wrong shape")]
+
+        def engine_writeback(handles, payload, offsets):
+            offered["engine"] = (handles.tolist(), unragged(payload, offsets))
+            result = answer(len(handles))
+            return None if result is None else np.array(result, np.bool_)
+
+        def spec_writeback(handles, datas):
+            offered["spec"] = handles
+            return answer(len(handles))
+
+        result, spec_result, failed = self.expect_same_failure(
+            lambda: self.pool.reclaim(n_pages, engine_writeback),
+            lambda: self.spec.reclaim(n_pages, spec_writeback))
+        if "engine" in offered:
+            handles, datas = offered["engine"]
+            assert [self.pairs[h] for h in handles] == offered["spec"]
+            assert all(datas[i] == self.contents[h] for i, h in enumerate(handles) if h in self.contents)
+        if not failed:
+            released, spec_evicted = spec_result
+            assert result.pages_freed == released
+            assert result.evicted.dtype == np.uint64
+            assert [self.pairs[h] for h in result.evicted.tolist()] == spec_evicted
+            for handle in result.evicted.tolist():
+                del self.pairs[handle]
+                self.contents.pop(handle, None)
+                self.dead.append(handle)
 
     @invariant()
     def agrees_with_spec(self):

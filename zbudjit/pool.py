@@ -14,11 +14,19 @@ import numpy as np
 
 from . import _tables as t
 from . import errors, zbud
-from .errors import CorruptionError, InvalidHandleError, PoolFullError
+from .errors import CorruptionError, InvalidHandleError, PoolError, PoolFullError
 
 POLICIES = {"zbud": zbud}
 MIN_PAGE_SIZE = 4096
 MAX_PAGE_SIZE = 65536
+
+
+@dataclass(frozen=True)
+class ReclaimResult:
+    """What :meth:`Pool.reclaim` did: pages released, and the handles written back (now invalid)."""
+
+    pages_freed: int
+    evicted: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -152,6 +160,7 @@ class Pool:
         self._stack_heads = np.full(zbud.CHUNKS_PER_PAGE, -1, np.int64)
         self._lru_log = np.empty(1024, np.uint32)
         self._counters = t.new_counters()
+        self._busy = False          # True while reclaim's writeback callback runs
         self.path = None if path is None else os.path.abspath(os.fspath(path))
         nbytes = pages * self.page_size
         self._arena = _anonymous_arena(nbytes) if path is None else _file_arena(self.path, nbytes, True)
@@ -226,6 +235,10 @@ class Pool:
             else:
                 setattr(self, name, old)
 
+    def _guard(self):
+        if self._busy:
+            raise PoolError("the pool cannot be changed while reclaim's writeback callback runs")
+
     def _run(self, put_back, status, index, what):
         if status != errors.OK:
             self._put_back(put_back)
@@ -243,6 +256,7 @@ class Pool:
         return self._alloc(sizes, np.empty(0, np.uint8), np.empty(0, np.int64))
 
     def _alloc(self, sizes, data, offsets):
+        self._guard()
         n = sizes.size
         out = np.empty(n, np.uint64)
         if n == 0:
@@ -273,6 +287,7 @@ class Pool:
     def free(self, handles):
         """Free every handle in the batch. A handle that is not live, or repeated, raises
         InvalidHandleError and nothing is freed."""
+        self._guard()
         handles = _handles(handles)
         if handles.size == 0:
             return
@@ -285,6 +300,7 @@ class Pool:
     def write(self, handles, data, offsets):
         """Write object ``i``'s bytes ``data[offsets[i]:offsets[i + 1]]``; each length must equal the
         object's size. A handle repeated in the batch is written in order (the last write wins)."""
+        self._guard()
         handles = _handles(handles)
         data = _bytes(data)
         offsets = _integer_array(offsets, "offsets", np.int64, ValueError)
@@ -312,6 +328,49 @@ class Pool:
         status, index, sizes = t.sizes_kernel(self._handles, self._counters, handles)
         errors.raise_for_status(status, index, handles)
         return sizes
+
+    def reclaim(self, n_pages, writeback):
+        """Write back and evict the objects of the ``n_pages`` least recently used pages.
+
+        All live objects on the victim pages (the LRU tail, page by page, FIRST before LAST) are
+        offered in one call ``writeback(handles, data, offsets)``, which returns a bool array
+        (True: written back) or None (all written back). Written-back objects are freed; a victim
+        page left empty is released, one that keeps an object returns to the LRU head, in victim
+        order, as zbud_reclaim_page does. If ``writeback`` raises, or answers with the wrong shape
+        or dtype (ValueError), the pool is unchanged and the error propagates. ``writeback`` may
+        read the pool but not change it.
+
+        Returns
+        -------
+        ReclaimResult
+            ``pages_freed`` and ``evicted``, the handles written back (uint64).
+        """
+        if isinstance(n_pages, bool) or not isinstance(n_pages, (int, np.integer)):
+            raise TypeError(f"n_pages must be an integer, not {type(n_pages).__name__}")
+        if n_pages < 0:
+            raise ValueError(f"n_pages must not be negative, got {n_pages}")
+        if not callable(writeback):
+            raise TypeError("writeback must be callable")
+        self._guard()
+        victims, handles = self._policy.reclaim_victims(
+            self._pages, self._handles, self._lru_log, self._counters, int(n_pages))
+        if handles.size == 0:
+            return ReclaimResult(0, handles)
+        _, _, data, offsets = t.read_kernel(self._handles, self._counters, self._arena, handles)
+        self._busy = True
+        try:
+            answer = writeback(handles.copy(), data, offsets)
+        finally:
+            self._busy = False
+        written = np.ones(handles.size, np.bool_) if answer is None else np.asarray(answer)
+        if written.dtype != np.bool_ or written.shape != handles.shape:
+            raise ValueError(f"writeback must return None or a bool array of shape {handles.shape}, "
+                             f"not {written.dtype} of shape {written.shape}")
+        self._reserve(0, victims.size, victims.size)
+        released = self._policy.reclaim_kernel(
+            self._geometry, self._pages, self._handles, self._nodes, self._stack_heads,
+            self._lru_log, self._counters, victims, handles, written)
+        return ReclaimResult(int(released), handles[written])
 
     def handles(self):
         """Every live handle (uint64), in slot order."""

@@ -198,32 +198,107 @@ def free_kernel(geometry, pages, handles, nodes, stack_heads, counters, batch):
                 handles[np.int64(batch[j] & np.uint64(0xFFFFFFFF)) - 1].size &= np.uint32(t.SIZE_MASK)
             return bad, i
         handles[slot].size |= np.uint32(t.PENDING_FREE)
-    page_shift = geometry[t.G_PAGE_SHIFT]
-    chunk_shift = geometry[t.G_CHUNK_SHIFT]
-    chunk_round = (np.int64(1) << chunk_shift) - 1
     usable = geometry[t.G_USABLE_CHUNKS]
     for i in range(n):
-        slot = np.int64(batch[i] & np.uint64(0xFFFFFFFF)) - 1
-        entry = handles[slot]
-        size = np.int64(entry.size & np.uint32(t.SIZE_MASK))
-        pfn = entry.address >> page_shift
-        t.free_slot(handles, counters, slot)
-        counters[t.C_OBJECTS] -= 1
-        counters[t.C_BYTES_STORED] -= size
-        counters[t.C_CHUNKS_USED] -= (size + chunk_round) >> chunk_shift
-        record = pages[pfn]
-        if record.first_slot == slot + 1:
-            record.first_slot = 0
-            record.first_chunks = 0
-        else:
-            record.last_slot = 0
-            record.last_chunks = 0
-        if record.first_slot == 0 and record.last_slot == 0:
-            _clear_page(record)
-            t.release_page(pages, counters, pfn)
-        else:
-            _file_page(pages, nodes, stack_heads, counters, usable, pfn)
+        pfn = _free_object(geometry, pages, handles, counters, np.int64(batch[i] & np.uint64(0xFFFFFFFF)) - 1)
+        _file_or_release(pages, nodes, stack_heads, counters, usable, pfn)
     return errors.OK, 0
+
+
+@njit(cache=True, nogil=True)
+def _free_object(geometry, pages, handles, counters, slot):
+    """Free a live object: empty its side of the page and its handle slot; returns its pfn."""
+    entry = handles[slot]
+    size = np.int64(entry.size & np.uint32(t.SIZE_MASK))
+    pfn = entry.address >> geometry[t.G_PAGE_SHIFT]
+    chunk_shift = geometry[t.G_CHUNK_SHIFT]
+    t.free_slot(handles, counters, slot)
+    counters[t.C_OBJECTS] -= 1
+    counters[t.C_BYTES_STORED] -= size
+    counters[t.C_CHUNKS_USED] -= (size + (np.int64(1) << chunk_shift) - 1) >> chunk_shift
+    record = pages[pfn]
+    if record.first_slot == slot + 1:
+        record.first_slot = 0
+        record.first_chunks = 0
+    else:
+        record.last_slot = 0
+        record.last_chunks = 0
+    return pfn
+
+
+@njit(cache=True, nogil=True)
+def _file_or_release(pages, nodes, stack_heads, counters, usable, pfn):
+    """After a page lost buddies: release it if empty (it leaves its list and the LRU), else re-file.
+
+    Returns True when the page was released.
+    """
+    record = pages[pfn]
+    if record.first_slot == 0 and record.last_slot == 0:
+        _clear_page(record)
+        t.release_page(pages, counters, pfn)
+        return True
+    _file_page(pages, nodes, stack_heads, counters, usable, pfn)
+    return False
+
+
+@njit(cache=True, nogil=True)
+def reclaim_victims(pages, handles, lru_log, counters, n_pages):
+    """The ``n_pages`` least recently used pages, tail first, and the handles on them.
+
+    Returns ``(victims, handles)``: handles page by page, FIRST before LAST. Changes nothing.
+    """
+    victims = np.empty(min(n_pages, counters[t.C_PAGES_USED]), np.int64)
+    found = 0
+    position = counters[t.C_LRU_TAIL]
+    while found < victims.size and position < counters[t.C_LRU_LEN]:
+        pfn = np.int64(lru_log[position])
+        if pages[pfn].lru_pos == position:
+            victims[found] = pfn
+            found += 1
+        position += 1
+    victims = victims[:found]
+    on_victims = np.empty(2 * found, np.uint64)
+    count = 0
+    for pfn in victims:
+        for slot_plus_one in (pages[pfn].first_slot, pages[pfn].last_slot):
+            if slot_plus_one != 0:
+                slot = np.int64(slot_plus_one) - 1
+                on_victims[count] = t.make_handle(slot, handles[slot].generation)
+                count += 1
+    return victims, on_victims[:count]
+
+
+@njit(cache=True, nogil=True)
+def reclaim_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters,
+                   victims, victim_handles, written):
+    """Evict the objects marked ``written`` from ``victims`` (as :func:`reclaim_victims` found them).
+
+    Page by page, as zbud_reclaim_page does: the page leaves its list and the LRU, its written
+    objects are freed, and it is released if empty, else re-filed and put at the LRU head.
+    Returns the number of pages released. The caller has reserved a stack node and an LRU entry
+    per victim.
+    """
+    usable = geometry[t.G_USABLE_CHUNKS]
+    released = 0
+    k = 0
+    for pfn in victims:
+        record = pages[pfn]
+        record.free_list = t.NO_LIST
+        record.lru_pos = -1
+        for slot_plus_one in (record.first_slot, record.last_slot):
+            if slot_plus_one != 0:
+                if written[k]:
+                    _free_object(geometry, pages, handles, counters, np.int64(slot_plus_one) - 1)
+                k += 1
+        if _file_or_release(pages, nodes, stack_heads, counters, usable, pfn):
+            released += 1
+        else:
+            t.lru_to_head(pages, lru_log, counters, pfn)
+    position = counters[t.C_LRU_TAIL]
+    while position < counters[t.C_LRU_LEN] and pages[lru_log[position]].lru_pos != position:
+        position += 1
+    counters[t.C_LRU_TAIL] = position
+    return released
 
 
 # check_kernel findings: (code, index); zbudjit.pool turns them into messages.

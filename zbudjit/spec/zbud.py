@@ -115,20 +115,46 @@ class ZbudSpec:
         self.objects[handle] = SpecObject(pfn, side, size, bytes(size))
         return handle
 
-    def _free_one(self, handle):
+    def _drop(self, handle):
+        """Empty an object's side of its page and forget the object; returns its pfn."""
         obj = self.objects.pop(handle)
         page = self.pages[obj.pfn]
         if obj.side == FIRST:
             page.first, page.first_chunks = None, 0
         else:
             page.last, page.last_chunks = None, 0
-        self._unfile(obj.pfn)
-        if page.first is None and page.last is None:
-            del self.lru[obj.pfn]
-            del self.pages[obj.pfn]
-            self.released.append(obj.pfn)
+        return obj.pfn
+
+    def _empty(self, pfn):
+        return self.pages[pfn].first is None and self.pages[pfn].last is None
+
+    def _release(self, pfn):
+        del self.pages[pfn]
+        self.released.append(pfn)
+
+    def _free_one(self, handle):
+        pfn = self._drop(handle)
+        self._unfile(pfn)
+        if self._empty(pfn):
+            del self.lru[pfn]
+            self._release(pfn)
         else:
-            self._file(obj.pfn)
+            self._file(pfn)
+
+    def _reclaim_page(self, pfn, written):
+        """zbud_reclaim_page on one victim, given which of its handles were written back."""
+        page = self.pages[pfn]
+        self._unfile(pfn)
+        del self.lru[pfn]
+        for handle in (page.first, page.last):
+            if handle is not None and written[handle]:
+                self._drop(handle)
+        if self._empty(pfn):
+            self._release(pfn)
+            return True
+        self._file(pfn)
+        self.lru[pfn] = None
+        return False
 
     # -- batches --------------------------------------------------------------------------------
 
@@ -165,6 +191,24 @@ class ZbudSpec:
                 raise ValueError("data length differs from the object's size")
         for handle, data in zip(handles, chunks_of_bytes):
             self.objects[handle].data = bytes(data)
+
+    def reclaim(self, n_pages, writeback):
+        """Evict from the ``n_pages`` LRU-tail pages; ``writeback(handles, datas)`` returns a list of
+        bools or None. Returns (pages released, handles evicted)."""
+        if n_pages < 0:
+            raise ValueError("n_pages must not be negative")
+        victims = list(self.lru)[:n_pages]               # the LRU tail is the oldest key
+        handles = [h for pfn in victims for h in (self.pages[pfn].first, self.pages[pfn].last)
+                   if h is not None]
+        if not handles:
+            return 0, []
+        answer = writeback(list(handles), [self.objects[h].data for h in handles])
+        answer = [True] * len(handles) if answer is None else [bool(a) for a in answer]
+        if len(answer) != len(handles):
+            raise ValueError("writeback answered for the wrong number of objects")
+        written = dict(zip(handles, answer))
+        released = sum(self._reclaim_page(pfn, written) for pfn in victims)
+        return released, [h for h in handles if written[h]]
 
     def store(self, chunks_of_bytes):
         handles = self.alloc([len(data) for data in chunks_of_bytes])

@@ -27,6 +27,19 @@ def unragged(data, offsets):
     return [bytes(data[offsets[i]:offsets[i + 1]]) for i in range(len(offsets) - 1)]
 
 
+def fewest_pages(sizes, chunk, usable):
+    """The fewest zbud pages for objects of these sizes, computed here from scratch: sort by chunks,
+    then pair the largest with the smallest while they fit."""
+    chunks = sorted(-(-int(size) // chunk) for size in sizes)
+    low, high, pages = 0, len(chunks) - 1, 0
+    while low <= high:
+        if low < high and chunks[low] + chunks[high] <= usable:
+            low += 1
+        high -= 1
+        pages += 1
+    return pages
+
+
 def snapshot(pool):
     """Everything observable about a pool: stats, LRU order, and every live object's place and bytes."""
     handles = pool.handles()

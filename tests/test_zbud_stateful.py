@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import zbudjit as zj
-from helpers import GEOMETRIES, assert_same_as_spec, make_pair, ragged, snapshot, unragged
+from helpers import (GEOMETRIES, assert_same_as_spec, fewest_pages, make_pair, ragged, snapshot,
+                     unragged)
+from zbudjit.spec.zbud import FIRST, LAST
 
 POOL_PAGES = 12
 
@@ -39,6 +41,7 @@ class ZbudMachine(RuleBasedStateMachine):
         self.pairs = {}        # engine handle -> spec handle
         self.contents = {}     # engine handle -> bytes written (objects never written are absent)
         self.dead = []         # freed engine handles
+        self.compacted = 0     # pages released by compaction so far
 
     def sizes(self):
         chunk = self.pool.chunk_size
@@ -168,6 +171,29 @@ class ZbudMachine(RuleBasedStateMachine):
                 del self.pairs[handle]
                 self.contents.pop(handle, None)
                 self.dead.append(handle)
+
+    @rule(data=st.data())
+    def compact(self, data):
+        budget = data.draw(st.one_of(st.none(), st.integers(0, 3 * self.max_size)))
+        pages_before = self.pool.stats().pages_used
+        result = self.pool.compact(budget)
+        moved = result.moved.tolist()
+        assert result.objects_moved == len(moved) == len(set(moved))
+        assert result.bytes_moved == int(self.pool.sizes(moved).sum())
+        pfns, offsets = self.pool.locate(moved)
+        moves = [(self.pairs[h], int(pfn), FIRST if offset == self.spec.first_offset else LAST)
+                 for h, pfn, offset in zip(moved, pfns, offsets)]
+        assert self.spec.apply_moves(moves) == result.pages_freed
+        self.compacted += result.pages_freed
+        stats = self.pool.stats()
+        assert stats.pages_used == pages_before - result.pages_freed
+        assert stats.pages_compacted == self.compacted
+        if budget is None:
+            assert stats.pages_used == fewest_pages(self.pool.sizes(self.pool.handles()),
+                                                    self.pool.chunk_size, self.pool.usable_chunks)
+            assert self.pool.compact().objects_moved == 0
+        else:
+            assert result.bytes_moved <= budget
 
     @invariant()
     def agrees_with_spec(self):

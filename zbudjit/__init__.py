@@ -8,9 +8,9 @@
 """
 
 from .errors import CorruptionError, InvalidHandleError, PoolError, PoolFullError
-from .pool import POLICIES, Pool, Stats
+from .pool import POLICIES, CompactResult, Pool, ReclaimResult, Stats
 
 __version__ = "0.1.0"
 
-__all__ = ["POLICIES", "CorruptionError", "InvalidHandleError", "Pool", "PoolError",
-           "PoolFullError", "Stats", "__version__"]
+__all__ = ["POLICIES", "CompactResult", "CorruptionError", "InvalidHandleError", "Pool", "PoolError",
+           "PoolFullError", "ReclaimResult", "Stats", "__version__"]

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _tables as t
-from . import errors, zbud
+from . import errors, zbud, zbud_compaction
 from .errors import CorruptionError, InvalidHandleError, PoolError, PoolFullError
 
 POLICIES = {"zbud": zbud}
+COMPACTION = {"zbud": zbud_compaction}
 MIN_PAGE_SIZE = 4096
 MAX_PAGE_SIZE = 65536
 
@@ -27,6 +28,16 @@ class ReclaimResult:
 
     pages_freed: int
     evicted: np.ndarray
+
+
+@dataclass(frozen=True)
+class CompactResult:
+    """What :meth:`Pool.compact` did. ``moved`` holds the moved objects' handles, in move order."""
+
+    pages_freed: int
+    objects_moved: int
+    bytes_moved: int
+    moved: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -371,6 +382,50 @@ class Pool:
             self._geometry, self._pages, self._handles, self._nodes, self._stack_heads,
             self._lru_log, self._counters, victims, handles, written)
         return ReclaimResult(int(released), handles[written])
+
+    def compact(self, max_bytes=None):
+        """Move objects so the pool uses the fewest pages zbud's rule allows.
+
+        At most two objects share a page and their chunks fit it; the optimum pairs the objects
+        sorted by chunks with two pointers. Pages already holding two objects stay as they are
+        unless breaking them is needed to reach the optimum, and of two objects that end up
+        together the larger one stays put. Handles stay valid and bytes identical; a released page
+        leaves the LRU, a destination keeps its LRU position.
+
+        Parameters
+        ----------
+        max_bytes : int, optional
+            Incremental compaction: move at most this many bytes, taking first the independent
+            groups of moves that free the most pages per byte. Default: compact fully.
+
+        Returns
+        -------
+        CompactResult
+        """
+        self._guard()
+        if max_bytes is None:
+            budget = -1
+        elif isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)):
+            raise TypeError(f"max_bytes must be an integer or None, not {type(max_bytes).__name__}")
+        elif max_bytes < 0:
+            raise ValueError(f"max_bytes must not be negative, got {max_bytes}")
+        else:
+            budget = int(max_bytes)
+        compaction = COMPACTION[self.policy]
+        status, slots, pfns, sides = compaction.compaction_plan(
+            self._geometry, self._pages, self._handles, self._counters, budget)
+        if status != compaction.PLAN_OK:
+            raise CorruptionError("compaction found the page and handle tables inconsistent")
+        self._reserve(0, 2 * slots.size, 0)
+        freed, bytes_moved, order = compaction.apply_moves(
+            self._geometry, self._pages, self._handles, self._nodes, self._stack_heads,
+            self._counters, self._arena, slots, pfns, sides)
+        if freed < 0:
+            raise CorruptionError("a compaction destination is held by an object that is not moving")
+        moved_slots = slots[order]
+        generations = self._handles["generation"][moved_slots].astype(np.uint64)
+        moved = (generations << np.uint64(32)) | (moved_slots + 1).astype(np.uint64)
+        return CompactResult(int(freed), int(slots.size), int(bytes_moved), moved)
 
     def handles(self):
         """Every live handle (uint64), in slot order."""

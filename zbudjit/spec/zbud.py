@@ -210,6 +210,39 @@ class ZbudSpec:
         released = sum(self._reclaim_page(pfn, written) for pfn in victims)
         return released, [h for h in handles if written[h]]
 
+    def apply_moves(self, moves):
+        """Compaction's bookkeeping: move objects, then re-file what changed and release what emptied.
+
+        ``moves`` is a list of ``(handle, pfn, side)`` in the order the objects moved (the plan
+        itself comes from the engine; its optimality is tested on its own). Pages that changed
+        are re-filed at their list's head in ascending pfn order, and the empty ones released in
+        descending pfn order; the LRU order of the rest is kept. Returns the pages released.
+        """
+        touched = set()
+        for handle, pfn, side in moves:
+            obj = self.objects[handle]
+            touched.update((obj.pfn, pfn))
+            chunks = self.chunks(obj.size)
+            self._drop(handle)
+            page = self.pages[pfn]
+            if (page.first if side == FIRST else page.last) is not None:
+                raise ValueError(f"page {pfn}'s {side} side is taken")
+            if side == FIRST:
+                page.first, page.first_chunks = handle, chunks
+            else:
+                page.last, page.last_chunks = handle, chunks
+            self.objects[handle] = SpecObject(pfn, side, obj.size, obj.data)
+        for pfn in sorted(touched):
+            if not self._empty(pfn):
+                self._unfile(pfn)
+                self._file(pfn)
+        for pfn in sorted(touched, reverse=True):
+            if self._empty(pfn):
+                self._unfile(pfn)
+                del self.lru[pfn]
+                self._release(pfn)
+        return sum(1 for pfn in touched if pfn not in self.pages)
+
     def store(self, chunks_of_bytes):
         handles = self.alloc([len(data) for data in chunks_of_bytes])
         self.write(handles, chunks_of_bytes)

@@ -29,7 +29,7 @@ def buddied(pages):
 
 
 def unbuddied(pages):
-    return pages["free_list"] < zbud.BUDDIED
+    return (pages["free_list"] != 0) & (pages["free_list"] < zbud.BUDDIED)
 
 
 def released(pages):
@@ -61,7 +61,7 @@ def corrupt_buddied_list(pool):
 
 
 def corrupt_lru_position(pool):
-    pool._pages[first_with(pool, buddied)]["lru_pos"] = -1
+    pool._pages[first_with(pool, buddied)]["lru_pos"] = 0
 
 
 def corrupt_lru_log(pool):
@@ -87,7 +87,7 @@ def corrupt_stack_stamp(pool):
 
 
 def corrupt_empty_page(pool):
-    pool._pages[first_with(pool, released)]["lru_pos"] = 0
+    pool._pages[first_with(pool, released)]["lru_pos"] = 5
 
 
 def corrupt_watermark(pool):

@@ -24,11 +24,17 @@ stamped stacks
 LRU log    uint32 pfns, appended at ``counters[C_LRU_LEN]``; a page's record holds the index of its
            live entry (``lru_pos``), so moving a page to the head is one append, and older entries of
            the page become stale. Reading the log backwards from the end gives head-to-tail LRU order.
+           Index 0 is never used, so ``lru_pos == 0`` (LRU_NONE) means "not on the LRU".
+
+Every page table is zero-filled anonymous memory, and an all-zero record is a free page (NO_LIST,
+LRU_NONE, no buddies), so a pool of millions of pages costs memory only for the pages it touches.
 
 A page record must have the fields ``free_list``, ``stamp`` and ``lru_pos`` for the stack, LRU and
 released-page helpers here (a released page's ``stamp`` links the released-page stack); the policy
 modules define the rest.
 """
+
+import mmap
 
 import numpy as np
 from numba import njit
@@ -39,7 +45,8 @@ HANDLE_DTYPE = np.dtype([("address", np.int64), ("size", np.uint32), ("generatio
 STACK_NODE_DTYPE = np.dtype([("pfn", np.uint32), ("stamp", np.uint32), ("next", np.uint32)])
 
 NONE32 = 0xFFFFFFFF          # "no pfn / no node" in uint32 link fields
-NO_LIST = 255                # page record's free_list when the page is in no free list
+NO_LIST = 0                  # page record's free_list when the page is in no free list
+LRU_NONE = 0                 # page record's lru_pos when the page is not on the LRU
 RETIRED = -2                 # handle table address of a slot whose generation is used up
 SIZE_MASK = 0x7FFFFFFF       # handle table size bits; the top bit marks a slot queued for freeing
 PENDING_FREE = 0x80000000
@@ -83,7 +90,19 @@ def new_counters():
     counters = np.zeros(N_COUNTERS, np.int64)
     for head in (C_RELEASED_HEAD, C_SLOT_FREE_HEAD, C_NODE_FREE_HEAD):
         counters[head] = -1
+    counters[C_LRU_LEN] = counters[C_LRU_TAIL] = LRU_NONE + 1
     return counters
+
+
+def zeroed(count, dtype):
+    """``count`` zero records of ``dtype`` in anonymous memory: only the pages touched cost RAM.
+
+    Plain private anonymous memory: ``np.zeros`` asks for transparent huge pages, and on this
+    machine class that made first touches at scattered pages about 7x slower.
+    """
+    dtype = np.dtype(dtype)
+    return np.frombuffer(mmap.mmap(-1, max(count * dtype.itemsize, 1), flags=mmap.MAP_PRIVATE),
+                         dtype, count)
 
 
 def grown(table, needed):
@@ -343,7 +362,7 @@ def lru_to_head(pages, lru_log, counters, pfn):
 @njit(cache=True, nogil=True)
 def compact_lru(pages, lru_log, counters):
     """Squeeze the stale entries out of the LRU log, keeping the order of the live ones."""
-    kept = 0
+    kept = LRU_NONE + 1
     for position in range(counters[C_LRU_TAIL], counters[C_LRU_LEN]):
         pfn = lru_log[position]
         if pages[pfn].lru_pos == position:
@@ -351,7 +370,7 @@ def compact_lru(pages, lru_log, counters):
             pages[pfn].lru_pos = kept
             kept += 1
     counters[C_LRU_LEN] = kept
-    counters[C_LRU_TAIL] = 0
+    counters[C_LRU_TAIL] = LRU_NONE + 1
 
 
 @njit(cache=True, nogil=True)

@@ -6,7 +6,6 @@ object bytes. Tables that may need to grow (handles, stack nodes, LRU log) are s
 batch, so kernels never run out of room half way; a batch that fails puts back what was resized.
 """
 
-import mmap
 import os
 from dataclasses import dataclass
 
@@ -94,15 +93,6 @@ def _bytes(data):
     return np.ascontiguousarray(data)
 
 
-def _anonymous_arena(nbytes):
-    """Zero-filled RAM for object bytes, of which only the pages touched cost memory.
-
-    Plain private anonymous memory: ``np.zeros`` asks for transparent huge pages, and on this
-    machine class that made first touches at scattered pages about 7x slower.
-    """
-    return np.frombuffer(mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE), np.uint8)
-
-
 def _file_arena(path, nbytes, create):
     """The arena as a shared mapping of a file; a new file is sparse, so only written pages use disk
     (and only touched pages use memory)."""
@@ -174,7 +164,7 @@ class Pool:
         self._busy = False          # True while reclaim's writeback callback runs
         self.path = None if path is None else os.path.abspath(os.fspath(path))
         nbytes = pages * self.page_size
-        self._arena = _anonymous_arena(nbytes) if path is None else _file_arena(self.path, nbytes, True)
+        self._arena = t.zeroed(nbytes, np.uint8) if path is None else _file_arena(self.path, nbytes, True)
 
     # -- geometry -------------------------------------------------------------------------------
 

@@ -14,10 +14,10 @@ the kernel's ``struct zbud_header`` plus the list links that replace its ``list_
     first_slot, last_slot    handle slot + 1 of the FIRST / LAST buddy, 0 when that side is empty
     first_chunks, last_chunks
     free_list                i < usable: in unbuddied[i] (one buddy, i free chunks);
-                             BUDDIED: both buddies; NO_LIST: free page (or a page under reclaim)
+                             BUDDIED: both buddies; NO_LIST (0): a free page
     stamp                    a filed page: stamp of its live entry in its unbuddied stack (see
                              _tables); a released page: the next pfn of the released-page stack
-    lru_pos                  index of the page's live entry in the LRU log, -1 when not on the LRU
+    lru_pos                  index of the page's live entry in the LRU log, 0 when not on the LRU
 
 Buddied pages are never taken from their list by the algorithm, so ``buddied`` is only a state, not
 a stack. A new page is the most recently released page, else the lowest never-used pfn.
@@ -57,10 +57,8 @@ SOURCE_NEW = -2
 
 
 def new_page_table(n_pages):
-    pages = np.zeros(n_pages, PAGE_DTYPE)
-    pages["free_list"] = t.NO_LIST
-    pages["lru_pos"] = -1
-    return pages
+    """All pages free: zero records, materialised only when touched."""
+    return t.zeroed(n_pages, PAGE_DTYPE)
 
 
 @njit(cache=True, nogil=True)
@@ -81,7 +79,7 @@ def _clear_page(record):
     record.first_chunks = 0
     record.last_chunks = 0
     record.free_list = t.NO_LIST
-    record.lru_pos = -1
+    record.lru_pos = t.LRU_NONE
 
 
 @njit(cache=True, nogil=True)
@@ -284,7 +282,7 @@ def reclaim_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counte
     for pfn in victims:
         record = pages[pfn]
         record.free_list = t.NO_LIST
-        record.lru_pos = -1
+        record.lru_pos = t.LRU_NONE
         for slot_plus_one in (record.first_slot, record.last_slot):
             if slot_plus_one != 0:
                 if written[k]:
@@ -347,7 +345,7 @@ def check_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
     if not (0 <= watermark <= n_pages <= pages.size
             and 0 <= counters[t.C_SLOT_WATERMARK] <= handles.size
             and 0 <= counters[t.C_NODE_WATERMARK] <= nodes.size
-            and 0 <= counters[t.C_LRU_TAIL] <= counters[t.C_LRU_LEN] <= lru_log.size):
+            and t.LRU_NONE < counters[t.C_LRU_TAIL] <= counters[t.C_LRU_LEN] <= lru_log.size):
         return BAD_COUNTERS, 0
     used = 0
     in_list = np.zeros(usable, np.int64)
@@ -363,7 +361,7 @@ def check_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
         if first > usable - 1 or last > usable - 1 or first + last > usable:
             return BAD_PAGE_CHUNKS, pfn
         if record.first_slot == 0 and record.last_slot == 0:
-            if record.free_list != t.NO_LIST or record.lru_pos != -1:
+            if record.free_list != t.NO_LIST or record.lru_pos != t.LRU_NONE:
                 return BAD_FREE_PAGE, pfn
             continue
         used += 1
@@ -438,7 +436,7 @@ def check_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
     seen = np.zeros(n_pages, np.bool_)
     in_stacks = 0
     for free_list in range(stack_heads.size):
-        if free_list >= usable and stack_heads[free_list] != -1:
+        if (free_list == t.NO_LIST or free_list >= usable) and stack_heads[free_list] != -1:
             return BAD_LIST_STACK, free_list
         node = stack_heads[free_list]
         live = 0
@@ -479,7 +477,7 @@ def check_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
             live += 1
     on_lru = 0
     for pfn in range(watermark):
-        if pages[pfn].lru_pos != -1:
+        if pages[pfn].lru_pos != t.LRU_NONE:
             on_lru += 1
     if live != on_lru:
         return BAD_LRU_LOG, -1

@@ -94,15 +94,24 @@ def new_counters():
     return counters
 
 
-def zeroed(count, dtype):
+MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)     # Linux's value; Python 3.11 lacks it
+
+
+def zeroed(count, dtype, reserve=True):
     """``count`` zero records of ``dtype`` in anonymous memory: only the pages touched cost RAM.
 
     Plain private anonymous memory: ``np.zeros`` asks for transparent huge pages, and on this
-    machine class that made first touches at scattered pages about 7x slower.
+    machine class that made first touches at scattered pages about 7x slower. ``reserve=False``
+    skips the kernel's up-front commit check, so a table larger than RAM can exist while only a
+    part of it is ever touched (the page table of a huge file-backed pool).
     """
     dtype = np.dtype(dtype)
-    return np.frombuffer(mmap.mmap(-1, max(count * dtype.itemsize, 1), flags=mmap.MAP_PRIVATE),
-                         dtype, count)
+    flags = mmap.MAP_PRIVATE | (0 if reserve else MAP_NORESERVE)
+    try:
+        memory = mmap.mmap(-1, max(count * dtype.itemsize, 1), flags=flags)
+    except OSError as error:
+        raise MemoryError(f"cannot map {count * dtype.itemsize:,} bytes of memory: {error}") from None
+    return np.frombuffer(memory, dtype, count)
 
 
 def grown(table, needed):
@@ -371,6 +380,17 @@ def compact_lru(pages, lru_log, counters):
             kept += 1
     counters[C_LRU_LEN] = kept
     counters[C_LRU_TAIL] = LRU_NONE + 1
+
+
+@njit(cache=True, nogil=True)
+def free_chunks_histogram(pages, lru_log, counters, usable):
+    """How many used pages have 0, 1, ... ``usable`` free chunks (the LRU log lists the used pages)."""
+    histogram = np.zeros(usable + 1, np.int64)
+    for position in range(counters[C_LRU_TAIL], counters[C_LRU_LEN]):
+        record = pages[lru_log[position]]
+        if record.lru_pos == position:
+            histogram[usable - np.int64(record.first_chunks) - np.int64(record.last_chunks)] += 1
+    return histogram
 
 
 @njit(cache=True, nogil=True)

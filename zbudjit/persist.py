@@ -10,7 +10,9 @@ A save directory holds one live snapshot and a pointer naming it::
             manifest.json       format name and version, zbudjit version, configuration, plain
                                 scalar attributes, and per saved file: dtype, shape, size, crc32
             _pages.npy          one .npy file (never pickled) per ndarray attribute of the pool:
-            _handles.npy        every table, whole, exactly as it is in memory
+            _handles.npy        every table exactly as it is in memory, but for the page table,
+                                of which only the used prefix (pfns below the watermark) is kept:
+                                the records above it are all zero, a free page
             ...
             _arena.npy          RAM pools only: the arena's used prefix, the first
                                 ``counters[C_PAGE_WATERMARK] * page_size`` bytes (pfns above the
@@ -44,6 +46,8 @@ from . import pool as pool_module
 from .errors import CorruptionError, PoolError
 
 FORMAT_NAME = "zbudjit-pool"
+#: Bump when the meaning of a saved table changes, not only its dtype (for example a new sentinel
+#: value in a field): dtypes are checked on opening, meanings cannot be.
 FORMAT_VERSION = 1
 
 #: Pool attributes a save leaves out. Opening rebuilds ``_policy`` from the configuration and
@@ -139,6 +143,7 @@ def _savable_state(pool):
                 f"Pool attribute {name!r} holds a {type(value).__name__}, which save() cannot store: "
                 "keep it an ndarray or a plain int, float, bool, str or None, or add its name to "
                 "zbudjit.persist.NOT_SAVED")
+    arrays["_pages"] = pool._pages[:int(pool._counters[t.C_PAGE_WATERMARK])]
     return arrays, config, scalars
 
 
@@ -184,8 +189,7 @@ def _write_snapshot(snapshot, pool, arrays, config, scalars):
     entries = {name: _write_array(snapshot, f"{name}.npy", value) for name, value in arrays.items()}
     arena = None
     if pool.path is None:
-        used = int(pool._counters[t.C_PAGE_WATERMARK]) * pool.page_size
-        arena = _write_array(snapshot, ARENA_FILE, pool._arena[:used])
+        arena = _write_array(snapshot, ARENA_FILE, pool._arena[:_used_arena_bytes(pool)])
     else:
         pool._arena.flush()
     manifest = {
@@ -199,6 +203,11 @@ def _write_snapshot(snapshot, pool, arrays, config, scalars):
     }
     _write_file(os.path.join(snapshot, MANIFEST), json.dumps(manifest, indent=1).encode())
     _fsync_directory(snapshot)
+
+
+def _used_arena_bytes(pool):
+    """The arena prefix a RAM pool's save copies: every page below the watermark has been used."""
+    return int(pool._counters[t.C_PAGE_WATERMARK]) * pool.page_size
 
 
 class _ChecksummedWriter:
@@ -312,16 +321,24 @@ def open_pool(directory):
         return _restore(snapshot, _read_manifest(snapshot))
 
 
+@contextlib.contextmanager
+def _reading(path, missing):
+    """``path`` open for reading; SaveError(``missing``) if it does not exist, and SaveError for
+    any other failure to open or read it."""
+    try:
+        with open(path, "rb") as file:
+            yield file
+    except FileNotFoundError as error:
+        raise SaveError(missing) from error
+    except OSError as error:
+        raise SaveError(f"cannot read {path}: {error}") from error
+
+
 def _live_snapshot(directory):
     """The path of the snapshot CURRENT names."""
     pointer = os.path.join(directory, POINTER)
-    try:
-        with open(pointer, "rb") as file:
-            text = file.read(256)
-    except FileNotFoundError as error:
-        raise SaveError(f"{directory} holds no completed save: {POINTER} is missing") from error
-    except OSError as error:
-        raise SaveError(f"cannot read {pointer}: {error}") from error
+    with _reading(pointer, f"{directory} holds no completed save: {POINTER} is missing") as file:
+        text = file.read(256)
     name = text.decode("ascii", errors="replace").strip()
     if not _SNAPSHOT.match(name):
         raise SaveError(f"{pointer} does not name a snapshot (it holds {text[:40]!r}); "
@@ -335,13 +352,10 @@ def _live_snapshot(directory):
 def _read_manifest(snapshot):
     """The snapshot's manifest, checked to be a dict of this format and format version."""
     path = os.path.join(snapshot, MANIFEST)
+    with _reading(path, f"{path} is missing: the snapshot is incomplete") as file:
+        text = file.read()
     try:
-        with open(path, "rb") as file:
-            manifest = json.loads(file.read())
-    except FileNotFoundError as error:
-        raise SaveError(f"{path} is missing: the snapshot is incomplete") from error
-    except OSError as error:
-        raise SaveError(f"cannot read {path}: {error}") from error
+        manifest = json.loads(text)
     except ValueError as error:          # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise SaveError(f"{path} is not valid JSON ({error}): the manifest is damaged") from error
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
@@ -379,6 +393,7 @@ def _restore(snapshot, manifest):
     for name, entry in arrays.items():
         setattr(pool, name, _read_table(snapshot, name, entry, getattr(reference, name, None)))
     _check_geometry(pool, reference, config["pages"], where)
+    pool._pages = _whole_page_table(pool._pages, config["pages"], where)
     pool._policy = pool_module.POLICIES[pool.policy]
     for name in NOT_SAVED - {"_policy", "_arena"}:
         if hasattr(reference, name):
@@ -461,6 +476,15 @@ def _read_table(snapshot, name, entry, expected):
     return table
 
 
+def _whole_page_table(used, pages, where):
+    """The saved prefix of the page table, followed by free (all-zero) records up to ``pages``."""
+    if used.shape[0] > pages:
+        raise SaveError(f"{where}: the page table holds {used.shape[0]} records for {pages} pages")
+    table = t.zeroed(pages, used.dtype, reserve=False)
+    table[:used.shape[0]] = used
+    return table
+
+
 def _check_geometry(pool, reference, pages, where):
     expected = reference._geometry.copy()
     expected[t.G_PAGES] = pages
@@ -476,17 +500,18 @@ def _restore_arena(snapshot, manifest, pool, pages, where):
         try:
             return pool_module._file_arena(pool.path, nbytes, create=False)
         except FileNotFoundError as error:
-            raise SaveError(f"the arena file {pool.path} of the pool saved in {snapshot} is missing") from error
+            raise SaveError(f"the arena file {pool.path} of the pool saved in {snapshot} "
+                            "is missing") from error
         except (OSError, ValueError) as error:
             raise SaveError(f"cannot map the arena file {pool.path} of the pool saved in {snapshot}: "
                             f"{error}") from error
     entry = _field(manifest, "arena", (dict,), where)
     dtype, shape = _entry_layout("_arena", entry, where)
-    used = int(pool._counters[t.C_PAGE_WATERMARK]) * pool.page_size
+    used = _used_arena_bytes(pool)
     if dtype != np.uint8 or shape != (used,) or used > nbytes:
         raise SaveError(f"{where}: the arena is saved as {dtype} {shape}, but the pool has used "
                         f"{used} bytes of its {nbytes}")
-    arena = pool_module._anonymous_arena(nbytes)
+    arena = t.zeroed(nbytes, np.uint8)         # as Pool makes it: pages above ``used`` cost nothing
     _read_array(snapshot, entry, arena[:used])
     return arena
 
@@ -498,13 +523,8 @@ def _read_array(snapshot, entry, out):
         raise SaveError(f"{os.path.join(snapshot, MANIFEST)} names a file {file_name!r}, "
                         "which is not a file of a save")
     path = os.path.join(snapshot, file_name)
-    try:
-        with open(path, "rb") as file:
-            crc32 = _read_npy(file, path, entry, out)
-    except FileNotFoundError as error:
-        raise SaveError(f"{path} is missing: the snapshot is incomplete") from error
-    except OSError as error:
-        raise SaveError(f"cannot read {path}: {error}") from error
+    with _reading(path, f"{path} is missing: the snapshot is incomplete") as file:
+        crc32 = _read_npy(file, path, entry, out)
     if crc32 != entry.get("crc32"):
         raise SaveError(f"{path} is corrupted: its crc32 is {crc32:#010x}, but the manifest "
                         f"recorded {entry.get('crc32')!r}")

@@ -164,7 +164,14 @@ class Pool:
         self._busy = False          # True while reclaim's writeback callback runs
         self.path = None if path is None else os.path.abspath(os.fspath(path))
         nbytes = pages * self.page_size
-        self._arena = t.zeroed(nbytes, np.uint8) if path is None else _file_arena(self.path, nbytes, True)
+        if path is not None:
+            self._arena = _file_arena(self.path, nbytes, True)
+        else:
+            try:
+                self._arena = t.zeroed(nbytes, np.uint8)
+            except MemoryError as error:
+                raise MemoryError(f"{error}; for an arena larger than RAM pass path= "
+                                  "(a file-backed arena)") from None
 
     # -- geometry -------------------------------------------------------------------------------
 
@@ -417,6 +424,17 @@ class Pool:
         moved = (generations << np.uint64(32)) | (moved_slots + 1).astype(np.uint64)
         return CompactResult(int(freed), int(slots.size), int(bytes_moved), moved)
 
+    def save(self, directory):
+        """Save the pool into ``directory`` atomically; see :func:`zbudjit.persist.save`."""
+        from . import persist
+        persist.save(self, directory)
+
+    @classmethod
+    def open(cls, directory):
+        """The pool last saved into ``directory``; see :func:`zbudjit.persist.open_pool`."""
+        from . import persist
+        return persist.open_pool(directory)
+
     def handles(self):
         """Every live handle (uint64), in slot order."""
         return t.live_handles(self._handles, self._counters)
@@ -435,11 +453,7 @@ class Pool:
         ``metadata_bytes_per_page`` is that total less the handle table, per page of the pool.
         """
         c = self._counters
-        used_pages = self._pages[:c[t.C_PAGE_WATERMARK]]
-        in_use = (used_pages["first_slot"] != 0) | (used_pages["last_slot"] != 0)
-        free_chunks = (self.usable_chunks - used_pages["first_chunks"][in_use].astype(np.int64)
-                       - used_pages["last_chunks"][in_use])
-        histogram = np.bincount(free_chunks, minlength=self.usable_chunks + 1)
+        histogram = t.free_chunks_histogram(self._pages, self._lru_log, c, self.usable_chunks)
         page_tables = (self._pages.nbytes + self._nodes.nbytes + self._stack_heads.nbytes
                        + self._lru_log.nbytes + self._counters.nbytes + self._geometry.nbytes)
         pages_used = int(c[t.C_PAGES_USED])

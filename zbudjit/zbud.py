@@ -58,7 +58,7 @@ SOURCE_NEW = -2
 
 def new_page_table(n_pages):
     """All pages free: zero records, materialised only when touched."""
-    return t.zeroed(n_pages, PAGE_DTYPE)
+    return t.zeroed(n_pages, PAGE_DTYPE, reserve=False)
 
 
 @njit(cache=True, nogil=True)
@@ -74,11 +74,13 @@ def _file_page(pages, nodes, stack_heads, counters, usable, pfn):
 
 @njit(cache=True, nogil=True)
 def _clear_page(record):
+    """The free state: an all-zero record (release_page then links it into the released stack)."""
     record.first_slot = 0
     record.last_slot = 0
     record.first_chunks = 0
     record.last_chunks = 0
     record.free_list = t.NO_LIST
+    record.stamp = 0
     record.lru_pos = t.LRU_NONE
 
 
@@ -351,7 +353,7 @@ def check_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
     in_list = np.zeros(usable, np.int64)
     for pfn in range(n_pages):
         record = pages[pfn]
-        if pfn >= watermark and (record.first_slot != 0 or record.last_slot != 0):
+        if pfn >= watermark and (record.first_slot != 0 or record.last_slot != 0 or record.stamp != 0):
             return BAD_FREE_PAGE, pfn
         first = np.int64(record.first_chunks)
         last = np.int64(record.last_chunks)

@@ -53,6 +53,26 @@ def snapshot(pool):
     }
 
 
+def engine_lists(pool):
+    """Each unbuddied list of the engine, head first: the live entries of its stamped stack."""
+    lists = {}
+    for free_list, node in enumerate(pool._stack_heads.tolist()):
+        order = []
+        while node != -1:
+            entry = pool._nodes[node]
+            page = pool._pages[entry["pfn"]]
+            if page["free_list"] == free_list and page["stamp"] == entry["stamp"]:
+                order.append(int(entry["pfn"]))
+            node = -1 if entry["next"] == 0xFFFFFFFF else int(entry["next"])
+        if order:
+            lists[free_list] = order
+    return lists
+
+
+def spec_lists(spec):
+    return {i: list(reversed(pages)) for i, pages in enumerate(spec.unbuddied) if pages}
+
+
 def assert_same_as_spec(pool, spec, pairs):
     """The engine and the spec agree on placement, sides, page count, LRU order and totals.
 
@@ -66,6 +86,7 @@ def assert_same_as_spec(pool, spec, pairs):
     assert stats.bytes_allocated == spec.bytes_allocated()
     assert stats.free_chunks_histogram == spec.free_chunks_histogram()
     assert pool.lru_order().tolist() == spec.lru_order()
+    assert engine_lists(pool) == spec_lists(spec)
     if pairs:
         engine = np.array(list(pairs), np.uint64)
         pfns, offsets = pool.locate(engine)

@@ -156,3 +156,23 @@ def test_forged_handles_never_reach_objects(forged):
         with pytest.raises(zj.InvalidHandleError):
             call(forged)
     assert snapshot(pool) == before
+
+
+def test_failed_store_leaves_no_byte_in_the_arena(pool):
+    arena_before = pool._arena.copy()
+    payload = np.full(4000 * 8, ord("S"), np.uint8)
+    unchanged(pool, lambda: pool.store(payload, np.arange(9) * 4000), zj.PoolFullError)
+    assert np.array_equal(pool._arena, arena_before)
+
+
+def test_handle_table_never_passes_its_limit(monkeypatch):
+    monkeypatch.setattr(zj.pool.t, "MAX_SLOTS", 1500)
+    pool = zj.Pool(pages=2000)
+    pool.alloc([10] * 1400)
+    with pytest.raises(zj.PoolFullError, match="handle table"):
+        pool.alloc([10] * 101)
+    assert pool._handles.size <= 1500
+    pool.alloc([10] * 100)
+    with pytest.raises(zj.PoolFullError, match="handle table"):
+        pool.alloc([10])
+    pool.check()

@@ -104,7 +104,25 @@ def corrupt_back_pointer(pool):
     page["first_slot"], page["last_slot"] = page["last_slot"], page["first_slot"]
 
 
+def corrupt_node_in_two_places(pool):
+    shared = pool._stack_heads[pool._pages[first_with(pool, unbuddied)]["free_list"]]
+    empty_list = int(np.flatnonzero(pool._stack_heads[1:] == -1)[0]) + 1
+    pool._stack_heads[empty_list] = shared           # two lists now share their nodes
+
+
+def corrupt_stale_stamp(pool):
+    node = int(pool._stack_heads[pool._pages[first_with(pool, unbuddied)]["free_list"]])
+    pool._nodes[node]["stamp"] = pool._counters[t.C_STAMP] + 5
+
+
+def corrupt_geometry(pool):
+    pool._geometry[t.G_MAX_SIZE] += 64
+
+
 CORRUPTIONS = [
+    (corrupt_node_in_two_places, "unbuddied stack"),
+    (corrupt_stale_stamp, "unbuddied stack"),
+    (corrupt_geometry, "geometry"),
     (corrupt_chunks, "page"),
     (corrupt_address, "page|handle"),
     (corrupt_object_count, "totals"),

@@ -111,3 +111,8 @@ def test_writeback_may_read_but_not_change_the_pool(pool):
         pool.reclaim(1, writeback)
     assert snapshot(pool) == before
     assert pool.reclaim(1, lambda *a: None).pages_freed == 1      # usable again afterwards
+
+
+@pytest.mark.parametrize("n_pages", [2**63, np.uint64(2**63), 2**64])
+def test_huge_page_counts_mean_all_pages(pool, n_pages):
+    assert pool.reclaim(n_pages, lambda *a: None).pages_freed == 3

@@ -37,6 +37,11 @@ class ZbudMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         self.pool, self.spec = make_pair(POOL_PAGES, self.page_size, self.reserve_header_chunk)
+        # start with tiny growable tables, so growing them, rebuilding the stacks and squeezing
+        # the LRU log happen all the time (put back too, when a batch fails)
+        self.pool._handles = self.pool._handles[:2].copy()
+        self.pool._nodes = self.pool._nodes[:2].copy()
+        self.pool._lru_log = self.pool._lru_log[:3].copy()
         self.max_size = self.pool.max_size
         self.pairs = {}        # engine handle -> spec handle
         self.contents = {}     # engine handle -> bytes written (objects never written are absent)

@@ -53,6 +53,8 @@ PENDING_FREE = 0x80000000
 MAX_GENERATION = 0xFFFFFFFF
 MAX_SLOTS = 0xFFFFFFFE       # slot + 1 must fit the handle's low 32 bits
 MAX_STAMP = 0xFFFFFFFF
+MAX_NODES = 0xFFFFFFFF       # node links are uint32; NONE32 is reserved
+MAX_LRU = 2**62              # LRU log positions are int64
 MAX_PAGES = 0xFFFFFFFF       # pfns are uint32 in page links; NONE32 is reserved
 
 # counters[...]
@@ -115,9 +117,10 @@ def zeroed(count, dtype, reserve=True):
     return np.frombuffer(memory, dtype, count)
 
 
-def grown(table, needed):
-    """A copy of ``table`` with room for ``needed`` records and at least a quarter more than now."""
-    bigger = np.empty(max(needed, table.size + table.size // 4), table.dtype)
+def grown(table, needed, limit):
+    """A copy of ``table`` with room for ``needed`` records and a quarter more than now, up to
+    ``limit`` records."""
+    bigger = np.empty(min(max(needed, table.size + table.size // 4), limit), table.dtype)
     bigger[:table.size] = table
     return bigger
 
@@ -323,6 +326,8 @@ def rebuild_stacks(pages, nodes, stack_heads, counters, new_nodes):
     live = live_stack_entries(pages, nodes, stack_heads)
     if live > new_nodes.size:
         return False
+    # First copy, judging entries by the old stamps; only then renumber the pages. Renumbering
+    # while walking could give a page the stamp of one of its own stale entries further down.
     count = 0
     for free_list in range(stack_heads.size):
         node = stack_heads[free_list]
@@ -336,7 +341,6 @@ def rebuild_stacks(pages, nodes, stack_heads, counters, new_nodes):
                 copy.pfn = entry.pfn
                 count += 1
                 copy.stamp = count
-                record.stamp = count
                 if previous < 0:
                     stack_heads[free_list] = count - 1
                 else:
@@ -345,6 +349,8 @@ def rebuild_stacks(pages, nodes, stack_heads, counters, new_nodes):
             node = -1 if entry.next == NONE32 else np.int64(entry.next)
         if previous >= 0:
             new_nodes[previous].next = NONE32
+    for node in range(count):
+        pages[new_nodes[node].pfn].stamp = new_nodes[node].stamp
     counters[C_STAMP] = count
     counters[C_NODE_WATERMARK] = count
     counters[C_NODE_FREE_HEAD] = -1

@@ -209,16 +209,18 @@ class Pool:
         """
         c = self._counters
         put_back = []
+        needed = int(c[t.C_SLOT_WATERMARK] - c[t.C_SLOTS_FREE]) + slots
+        if slots and needed > t.MAX_SLOTS:
+            raise PoolFullError("the handle table is full: no free handle slot for the batch")
         if slots and t.slots_available(self._handles, c) < slots:
-            needed = c[t.C_SLOT_WATERMARK] - c[t.C_SLOTS_FREE] + slots
-            if needed > t.MAX_SLOTS:
-                raise PoolFullError("the handle table is full: no free handle slot for the batch")
             put_back.append(("_handles", self._handles))
-            self._handles = t.grown(self._handles, min(int(needed), t.MAX_SLOTS))
+            self._handles = t.grown(self._handles, needed, t.MAX_SLOTS)
         if nodes and (t.nodes_available(self._nodes, c) < nodes or c[t.C_STAMP] + nodes >= t.MAX_STAMP):
             old_size = self._nodes.size
             live = t.live_stack_entries(self._pages, self._nodes, self._stack_heads)
-            self._rebuild_stacks(max(old_size, live + live // 2 + nodes))
+            if live + nodes > t.MAX_NODES:
+                raise PoolFullError("the free-list node table is full; use smaller batches")
+            self._rebuild_stacks(min(max(old_size, live + live // 2 + nodes), t.MAX_NODES))
             if self._nodes.size != old_size:
                 put_back.append(("_nodes", old_size))
         if lru_entries and self._lru_log.size - c[t.C_LRU_LEN] < lru_entries:
@@ -226,7 +228,7 @@ class Pool:
             needed = int(c[t.C_LRU_LEN]) * 3 // 2 + lru_entries
             if self._lru_log.size < needed:
                 put_back.append(("_lru_log", self._lru_log))
-                self._lru_log = t.grown(self._lru_log, needed)
+                self._lru_log = t.grown(self._lru_log, needed, t.MAX_LRU)
         return put_back
 
     def _rebuild_stacks(self, size):
@@ -360,8 +362,9 @@ class Pool:
         if not callable(writeback):
             raise TypeError("writeback must be callable")
         self._guard()
+        n_pages = min(int(n_pages), int(self._counters[t.C_PAGES_USED]))
         victims, handles = self._policy.reclaim_victims(
-            self._pages, self._handles, self._lru_log, self._counters, int(n_pages))
+            self._pages, self._handles, self._lru_log, self._counters, n_pages)
         if handles.size == 0:
             return ReclaimResult(0, handles)
         _, _, data, offsets = t.read_kernel(self._handles, self._counters, self._arena, handles)

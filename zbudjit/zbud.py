@@ -104,7 +104,6 @@ def alloc_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
     first_offset = geometry[t.G_FIRST_OFFSET]
     chunk_round = (np.int64(1) << chunk_shift) - 1
     journaling = journal.shape[0] > 0
-    copying = offsets.size > 0
     lru_len_before = counters[t.C_LRU_LEN]
     for i in range(n):
         size = sizes[i]
@@ -147,9 +146,11 @@ def alloc_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
         counters[t.C_OBJECTS] += 1
         counters[t.C_BYTES_STORED] += size
         counters[t.C_CHUNKS_USED] += chunks
-        if copying:
+    if offsets.size > 0:      # only now that nothing can fail: a failed batch leaves no byte behind
+        for i in range(n):
+            entry = handles[np.int64(out[i] & np.uint64(0xFFFFFFFF)) - 1]
             start = offsets[i]
-            arena[address:address + size] = data[start:start + size]
+            arena[entry.address:entry.address + sizes[i]] = data[start:start + sizes[i]]
     return errors.OK, 0
 
 
@@ -336,6 +337,7 @@ BAD_RELEASED_STACK = 9
 BAD_LIST_STACK = 10
 BAD_LRU_LOG = 11
 BAD_TOTALS = 12
+BAD_GEOMETRY = 13
 
 
 @njit(cache=True, nogil=True)
@@ -366,6 +368,12 @@ def check_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
     usable = geometry[t.G_USABLE_CHUNKS]
     chunk_shift = geometry[t.G_CHUNK_SHIFT]
     watermark = counters[t.C_PAGE_WATERMARK]
+    page_shift = geometry[t.G_PAGE_SHIFT]
+    if not (12 <= page_shift <= 16 and chunk_shift == page_shift - 6
+            and (usable == CHUNKS_PER_PAGE - 1 or usable == CHUNKS_PER_PAGE)
+            and geometry[t.G_FIRST_OFFSET] == (CHUNKS_PER_PAGE - usable) << chunk_shift
+            and geometry[t.G_MAX_SIZE] == (usable - 1) << chunk_shift):
+        return BAD_GEOMETRY, 0
     if not (0 <= watermark <= n_pages <= pages.size
             and 0 <= counters[t.C_SLOT_WATERMARK] <= handles.size
             and 0 <= counters[t.C_NODE_WATERMARK] <= nodes.size
@@ -409,7 +417,6 @@ def check_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
     chunks_used = 0
     slots_free = 0
     retired = 0
-    page_shift = geometry[t.G_PAGE_SHIFT]
     for slot in range(counters[t.C_SLOT_WATERMARK]):
         entry = handles[slot]
         size = np.int64(entry.size)
@@ -458,6 +465,7 @@ def check_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
 
     # unbuddied stacks: every filed page has exactly one live entry in its list's stack
     seen = np.zeros(n_pages, np.bool_)
+    visited = np.zeros(counters[t.C_NODE_WATERMARK], np.bool_)    # each node in one place only
     in_stacks = 0
     for free_list in range(stack_heads.size):
         if (free_list == t.NO_LIST or free_list >= usable) and stack_heads[free_list] != -1:
@@ -465,15 +473,16 @@ def check_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
         node = stack_heads[free_list]
         live = 0
         while node != -1:
-            if node < 0 or node >= counters[t.C_NODE_WATERMARK] or in_stacks >= counters[t.C_NODE_WATERMARK]:
+            if node < 0 or node >= counters[t.C_NODE_WATERMARK] or visited[node]:
                 return BAD_LIST_STACK, free_list
+            visited[node] = True
             in_stacks += 1
             entry = nodes[node]
             pfn = np.int64(entry.pfn)
-            if pfn >= n_pages:
+            if pfn >= n_pages or entry.stamp > counters[t.C_STAMP]:
                 return BAD_LIST_STACK, free_list
             if pages[pfn].free_list == free_list and pages[pfn].stamp == entry.stamp:
-                if seen[pfn] or entry.stamp > counters[t.C_STAMP]:
+                if seen[pfn]:
                     return BAD_LIST_STACK, free_list
                 seen[pfn] = True
                 live += 1
@@ -483,8 +492,9 @@ def check_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
     node = counters[t.C_NODE_FREE_HEAD]
     walked = 0
     while node != -1:
-        if node < 0 or node >= counters[t.C_NODE_WATERMARK] or walked >= counters[t.C_NODES_FREE]:
+        if node < 0 or node >= counters[t.C_NODE_WATERMARK] or visited[node]:
             return BAD_LIST_STACK, -1
+        visited[node] = True
         walked += 1
         link = nodes[node].next
         node = -1 if link == t.NONE32 else np.int64(link)
@@ -521,4 +531,5 @@ CHECK_MESSAGES = {
     BAD_LIST_STACK: "unbuddied stack {} does not match the pages filed in it",
     BAD_LRU_LOG: "LRU log is broken at entry {}",
     BAD_TOTALS: "object, byte or page totals disagree with the tables (check {})",
+    BAD_GEOMETRY: "the page geometry is not one a pool can have",
 }

@@ -73,6 +73,17 @@ def _file_page(pages, nodes, stack_heads, counters, usable, pfn):
 
 
 @njit(cache=True, nogil=True)
+def _empty_side(record, slot):
+    """Take the object in handle ``slot`` off its side of the page."""
+    if record.first_slot == slot + 1:
+        record.first_slot = 0
+        record.first_chunks = 0
+    else:
+        record.last_slot = 0
+        record.last_chunks = 0
+
+
+@njit(cache=True, nogil=True)
 def _clear_page(record):
     """The free state: an all-zero record (release_page then links it into the released stack)."""
     record.first_slot = 0
@@ -163,12 +174,7 @@ def _undo_alloc(geometry, pages, handles, nodes, stack_heads, counters, out, jou
         size = np.int64(handles[slot].size)
         pfn = journal[i, J_PFN]
         record = pages[pfn]
-        if record.first_slot == slot + 1:
-            record.first_slot = 0
-            record.first_chunks = 0
-        else:
-            record.last_slot = 0
-            record.last_chunks = 0
+        _empty_side(record, slot)
         t.untake_slot(handles, counters, slot, journal[i, J_SLOT_FROM_STACK] != 0)
         counters[t.C_OBJECTS] -= 1
         counters[t.C_BYTES_STORED] -= size
@@ -214,12 +220,7 @@ def free_kernel(geometry, pages, handles, nodes, stack_heads, counters, batch):
         counters[t.C_BYTES_STORED] -= size
         counters[t.C_CHUNKS_USED] -= (size + (np.int64(1) << chunk_shift) - 1) >> chunk_shift
         record = pages[pfn]
-        if record.first_slot == slot + 1:
-            record.first_slot = 0
-            record.first_chunks = 0
-        else:
-            record.last_slot = 0
-            record.last_chunks = 0
+        _empty_side(record, slot)
         if record.first_slot == 0 and record.last_slot == 0:
             _clear_page(record)
             t.release_page(pages, counters, pfn)
@@ -240,12 +241,7 @@ def _free_object(geometry, pages, handles, counters, slot):
     counters[t.C_BYTES_STORED] -= size
     counters[t.C_CHUNKS_USED] -= (size + (np.int64(1) << chunk_shift) - 1) >> chunk_shift
     record = pages[pfn]
-    if record.first_slot == slot + 1:
-        record.first_slot = 0
-        record.first_chunks = 0
-    else:
-        record.last_slot = 0
-        record.last_chunks = 0
+    _empty_side(record, slot)
     return pfn
 
 

@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit
 
 from . import _tables as t
-from .zbud import BUDDIED, _clear_page, _file_page
+from .zbud import _clear_page, _empty_side, _file_page
 
 FIRST = 0
 LAST = 1
@@ -309,13 +309,7 @@ def _side_slot(record, side):
 @njit(cache=True, nogil=True)
 def _vacate(pages, handles, page_shift, slot):
     """Empty the side of its page that the object in ``slot`` occupies."""
-    record = pages[handles[slot].address >> page_shift]
-    if record.first_slot == slot + 1:
-        record.first_slot = 0
-        record.first_chunks = 0
-    else:
-        record.last_slot = 0
-        record.last_chunks = 0
+    _empty_side(pages[handles[slot].address >> page_shift], slot)
 
 
 @njit(cache=True, nogil=True)

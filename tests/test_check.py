@@ -94,8 +94,8 @@ def corrupt_watermark(pool):
     pool._counters[t.C_PAGE_WATERMARK] = 17
 
 
-def corrupt_pending_mark(pool):
-    pool._handles[0]["size"] |= np.uint32(t.PENDING_FREE)
+def corrupt_size(pool):
+    pool._handles[0]["size"] += 64
 
 
 def corrupt_back_pointer(pool):
@@ -137,7 +137,7 @@ CORRUPTIONS = [
     (corrupt_stack_stamp, "unbuddied stack"),
     (corrupt_empty_page, "empty"),
     (corrupt_watermark, "counters"),
-    (corrupt_pending_mark, "handle slot"),
+    (corrupt_size, "page"),
     (corrupt_back_pointer, "page"),
 ]
 

@@ -48,8 +48,6 @@ NONE32 = 0xFFFFFFFF          # "no pfn / no node" in uint32 link fields
 NO_LIST = 0                  # page record's free_list when the page is in no free list
 LRU_NONE = 0                 # page record's lru_pos when the page is not on the LRU
 RETIRED = -2                 # handle table address of a slot whose generation is used up
-SIZE_MASK = 0x7FFFFFFF       # handle table size bits; the top bit marks a slot queued for freeing
-PENDING_FREE = 0x80000000
 MAX_GENERATION = 0xFFFFFFFF
 MAX_SLOTS = 0xFFFFFFFE       # slot + 1 must fit the handle's low 32 bits
 MAX_STAMP = 0xFFFFFFFF
@@ -144,7 +142,7 @@ def live_slot(handles, counters, handle):
     if slot < 0 or slot >= counters[C_SLOT_WATERMARK]:
         return -1
     record = handles[slot]
-    if record.size & SIZE_MASK == 0:
+    if record.size == 0:
         return -1
     if np.uint64(record.generation) != handle >> np.uint64(32):
         return -1
@@ -193,11 +191,6 @@ def free_slot(handles, counters, slot):
     record.address = counters[C_SLOT_FREE_HEAD]
     counters[C_SLOT_FREE_HEAD] = slot
     counters[C_SLOTS_FREE] += 1
-
-
-@njit(cache=True, nogil=True)
-def slots_available(handles, counters):
-    return handles.size - counters[C_SLOT_WATERMARK] + counters[C_SLOTS_FREE]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,11 +349,6 @@ def rebuild_stacks(pages, nodes, stack_heads, counters, new_nodes):
     counters[C_NODE_FREE_HEAD] = -1
     counters[C_NODES_FREE] = 0
     return True
-
-
-@njit(cache=True, nogil=True)
-def nodes_available(nodes, counters):
-    return nodes.size - counters[C_NODE_WATERMARK] + counters[C_NODES_FREE]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -533,7 +521,7 @@ def live_handles(handles, counters):
     found = np.empty(counters[C_OBJECTS], np.uint64)
     n = 0
     for slot in range(counters[C_SLOT_WATERMARK]):
-        if handles[slot].size & SIZE_MASK != 0 and n < found.size:
+        if handles[slot].size != 0 and n < found.size:
             found[n] = make_handle(slot, handles[slot].generation)
             n += 1
     return found[:n]

@@ -212,10 +212,11 @@ class Pool:
         needed = int(c[t.C_SLOT_WATERMARK] - c[t.C_SLOTS_FREE]) + slots
         if slots and needed > t.MAX_SLOTS:
             raise PoolFullError("the handle table is full: no free handle slot for the batch")
-        if slots and t.slots_available(self._handles, c) < slots:
+        if slots and self._handles.size - c[t.C_SLOT_WATERMARK] + c[t.C_SLOTS_FREE] < slots:
             put_back.append(("_handles", self._handles))
             self._handles = t.grown(self._handles, needed, t.MAX_SLOTS)
-        if nodes and (t.nodes_available(self._nodes, c) < nodes or c[t.C_STAMP] + nodes >= t.MAX_STAMP):
+        nodes_free = self._nodes.size - c[t.C_NODE_WATERMARK] + c[t.C_NODES_FREE]
+        if nodes and (nodes_free < nodes or c[t.C_STAMP] + nodes >= t.MAX_STAMP):
             old_size = self._nodes.size
             live = t.live_stack_entries(self._pages, self._nodes, self._stack_heads)
             if live + nodes > t.MAX_NODES:
@@ -304,7 +305,7 @@ class Pool:
         put_back = self._reserve(0, handles.size, 0)
         status, index = self._policy.free_kernel(
             self._geometry, self._pages, self._handles, self._nodes, self._stack_heads,
-            self._counters, handles)
+            self._counters, handles, np.empty((handles.size, 2), np.int64))
         self._run(put_back, status, index, handles)
 
     def write(self, handles, data, offsets):

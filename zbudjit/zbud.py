@@ -189,22 +189,26 @@ def _undo_alloc(geometry, pages, handles, nodes, stack_heads, counters, out, jou
 
 
 @njit(cache=True, nogil=True)
-def free_kernel(geometry, pages, handles, nodes, stack_heads, counters, batch):
+def free_kernel(geometry, pages, handles, nodes, stack_heads, counters, batch, scratch):
     """Free every handle in ``batch`` in order; nothing changes unless all are live and distinct.
 
+    Pass 1 validates each handle and frees its slot at once (a repeated handle then fails as
+    no longer live), keeping the object's address and size in ``scratch`` (n x 2), so that pass 2
+    works on the pages without touching the handle table again. A bad handle undoes pass 1.
     The caller has reserved one stack node per element.
     """
     n = batch.size
     for i in range(n):
         slot = t.live_slot(handles, counters, batch[i])
-        bad = errors.BAD_HANDLE if slot < 0 else errors.OK
-        if slot >= 0 and handles[slot].size & t.PENDING_FREE:
-            bad = errors.DUPLICATE_HANDLE
-        if bad != errors.OK:
+        if slot < 0:
+            _unfree_slots(handles, counters, batch, scratch, i)
             for j in range(i):
-                handles[np.int64(batch[j] & np.uint64(0xFFFFFFFF)) - 1].size &= np.uint32(t.SIZE_MASK)
-            return bad, i
-        handles[slot].size |= np.uint32(t.PENDING_FREE)
+                if batch[j] == batch[i]:
+                    return errors.DUPLICATE_HANDLE, i
+            return errors.BAD_HANDLE, i
+        scratch[i, 0] = handles[slot].address
+        scratch[i, 1] = handles[slot].size
+        t.free_slot(handles, counters, slot)
     usable = geometry[t.G_USABLE_CHUNKS]
     page_shift = geometry[t.G_PAGE_SHIFT]
     chunk_shift = geometry[t.G_CHUNK_SHIFT]
@@ -212,10 +216,8 @@ def free_kernel(geometry, pages, handles, nodes, stack_heads, counters, batch):
         # _free_object and _file_or_release, written out: called here they cost ~130 ns a free
         # (array arguments of a call that LLVM does not inline are reference-counted)
         slot = np.int64(batch[i] & np.uint64(0xFFFFFFFF)) - 1
-        entry = handles[slot]
-        size = np.int64(entry.size & np.uint32(t.SIZE_MASK))
-        pfn = entry.address >> page_shift
-        t.free_slot(handles, counters, slot)
+        size = scratch[i, 1]
+        pfn = scratch[i, 0] >> page_shift
         counters[t.C_OBJECTS] -= 1
         counters[t.C_BYTES_STORED] -= size
         counters[t.C_CHUNKS_USED] -= (size + (np.int64(1) << chunk_shift) - 1) >> chunk_shift
@@ -230,10 +232,26 @@ def free_kernel(geometry, pages, handles, nodes, stack_heads, counters, batch):
 
 
 @njit(cache=True, nogil=True)
+def _unfree_slots(handles, counters, batch, scratch, done):
+    """Undo pass 1 of :func:`free_kernel` for its first ``done`` elements, last first."""
+    for i in range(done - 1, -1, -1):
+        slot = np.int64(batch[i] & np.uint64(0xFFFFFFFF)) - 1
+        entry = handles[slot]
+        if entry.address == t.RETIRED:
+            counters[t.C_SLOTS_RETIRED] -= 1
+        else:
+            counters[t.C_SLOT_FREE_HEAD] = entry.address
+            counters[t.C_SLOTS_FREE] -= 1
+            entry.generation -= np.uint32(1)
+        entry.address = scratch[i, 0]
+        entry.size = scratch[i, 1]
+
+
+@njit(cache=True, nogil=True)
 def _free_object(geometry, pages, handles, counters, slot):
     """Free a live object: empty its side of the page and its handle slot; returns its pfn."""
     entry = handles[slot]
-    size = np.int64(entry.size & np.uint32(t.SIZE_MASK))
+    size = np.int64(entry.size)
     pfn = entry.address >> geometry[t.G_PAGE_SHIFT]
     chunk_shift = geometry[t.G_CHUNK_SHIFT]
     t.free_slot(handles, counters, slot)
@@ -345,7 +363,7 @@ def _check_side(geometry, pages, handles, counters, pfn, slot_plus_one, chunks, 
     if slot >= counters[t.C_SLOT_WATERMARK]:
         return False
     entry = handles[slot]
-    size = np.int64(entry.size & np.uint32(t.SIZE_MASK))
+    size = np.int64(entry.size)
     chunk_shift = geometry[t.G_CHUNK_SHIFT]
     if size == 0 or ((size + (np.int64(1) << chunk_shift) - 1) >> chunk_shift) != chunks:
         return False
@@ -423,7 +441,7 @@ def check_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
                 slots_free += 1
             continue
         pfn = entry.address >> page_shift
-        if size & t.PENDING_FREE or entry.address < 0 or pfn >= watermark or not (
+        if entry.address < 0 or pfn >= watermark or not (
                 pages[pfn].first_slot == slot + 1 or pages[pfn].last_slot == slot + 1):
             return BAD_HANDLE_ENTRY, slot
         objects += 1

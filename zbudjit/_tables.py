@@ -74,7 +74,9 @@ C_STAMP = 14                 # last stamp handed out
 C_LRU_LEN = 15
 C_LRU_TAIL = 16              # entries below it are all stale
 C_PAGES_COMPACTED = 17
-N_COUNTERS = 18
+C_LIST_SIZES = 18            # counters[C_LIST_SIZES + i]: pages filed in free list i
+N_FREE_LISTS = 64
+N_COUNTERS = C_LIST_SIZES + N_FREE_LISTS
 
 # geometry[...]
 G_PAGES = 0
@@ -151,7 +153,7 @@ def live_slot(handles, counters, handle):
 
 @njit(cache=True, nogil=True)
 def take_slot(handles, counters):
-    """Pop a free slot (most recently freed first, then never-used ones); returns (slot, from_stack).
+    """Pop a free slot: the most recently freed, else the lowest never-used one.
 
     The caller has made sure a slot exists.
     """
@@ -159,23 +161,11 @@ def take_slot(handles, counters):
     if slot >= 0:
         counters[C_SLOT_FREE_HEAD] = handles[slot].address
         counters[C_SLOTS_FREE] -= 1
-        return slot, True
+        return slot
     slot = counters[C_SLOT_WATERMARK]
     counters[C_SLOT_WATERMARK] = slot + 1
     handles[slot].generation = 0
-    return slot, False
-
-
-@njit(cache=True, nogil=True)
-def untake_slot(handles, counters, slot, from_stack):
-    """Exact inverse of :func:`take_slot` (used to undo a failed batch, in reverse order)."""
-    handles[slot].size = 0
-    if from_stack:
-        handles[slot].address = counters[C_SLOT_FREE_HEAD]
-        counters[C_SLOT_FREE_HEAD] = slot
-        counters[C_SLOTS_FREE] += 1
-    else:
-        counters[C_SLOT_WATERMARK] = slot
+    return slot
 
 
 @njit(cache=True, nogil=True)
@@ -201,7 +191,7 @@ def free_slot(handles, counters, slot):
 def take_page(pages, counters, n_pages):
     """A page for new use: the most recently released one, else the lowest never-used pfn.
 
-    Returns (pfn, from_stack); pfn is -1 when the pool is full.
+    Returns -1 when the pool is full.
     """
     pfn = counters[C_RELEASED_HEAD]
     if pfn >= 0:
@@ -209,13 +199,13 @@ def take_page(pages, counters, n_pages):
         counters[C_RELEASED_HEAD] = -1 if link == NONE32 else np.int64(link)
         counters[C_RELEASED] -= 1
         counters[C_PAGES_USED] += 1
-        return pfn, True
+        return pfn
     pfn = counters[C_PAGE_WATERMARK]
     if pfn >= n_pages:
-        return -1, False
+        return -1
     counters[C_PAGE_WATERMARK] = pfn + 1
     counters[C_PAGES_USED] += 1
-    return pfn, False
+    return pfn
 
 
 @njit(cache=True, nogil=True)
@@ -228,18 +218,18 @@ def release_page(pages, counters, pfn):
     counters[C_PAGES_USED] -= 1
 
 
-@njit(cache=True, nogil=True)
-def untake_page(pages, counters, pfn, from_stack):
-    """Exact inverse of :func:`take_page`."""
-    if from_stack:
-        release_page(pages, counters, pfn)
-    else:
-        counters[C_PAGE_WATERMARK] = pfn
-        counters[C_PAGES_USED] -= 1
-
-
 # ---------------------------------------------------------------------------------------------
 # Stamped LIFO stacks
+
+
+@njit(cache=True, nogil=True)
+def set_free_list(record, counters, free_list):
+    """Name the list a page is filed in, keeping the per-list page counts."""
+    if 0 < record.free_list < N_FREE_LISTS:
+        counters[C_LIST_SIZES + record.free_list] -= 1
+    if 0 < free_list < N_FREE_LISTS:
+        counters[C_LIST_SIZES + free_list] += 1
+    record.free_list = free_list
 
 
 @njit(cache=True, nogil=True)
@@ -262,7 +252,7 @@ def push_page(pages, nodes, stack_heads, counters, free_list, pfn):
     entry.next = NONE32 if head < 0 else head
     stack_heads[free_list] = node
     record = pages[pfn]
-    record.free_list = free_list
+    set_free_list(record, counters, free_list)
     record.stamp = stamp
 
 

@@ -273,14 +273,12 @@ class Pool:
         if n == 0:
             return out
         c = self._counters
-        free_pages = self.pages_total - c[t.C_PAGES_USED]
-        journal = np.empty((n if free_pages < n else 0, zbud.J_WIDTH), np.int64)
-        # An element files its page once: one stack node. An element that took its page from a
-        # list freed that node first, and an undo re-files only such pages: n nodes cover both.
-        put_back = self._reserve(n, n, n)
+        # a page taken from a list frees its stack node before it is filed again, so only new
+        # pages need nodes
+        put_back = self._reserve(n, min(n, self.pages_total - int(c[t.C_PAGES_USED])), n)
         status, index = self._policy.alloc_kernel(
             self._geometry, self._pages, self._handles, self._nodes, self._stack_heads,
-            self._lru_log, c, self._arena, sizes, data, offsets, out, journal)
+            self._lru_log, c, self._arena, sizes, data, offsets, out)
         self._run(put_back, status, index, sizes)
         return out
 

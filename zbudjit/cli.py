@@ -85,6 +85,7 @@ def demo(args):
     _print_stats(pool.stats(), pool.page_size)
     for name, ns in timings.items():
         print(f"  {name + ' (ns per object)':<30}  {ns:>22,.0f}")
+    print("  (a first run also compiles the kernels, and the timings include it)")
     print("every object read back byte for byte" if verified else "MISMATCH: objects did not read back")
     return 0 if verified else 1
 

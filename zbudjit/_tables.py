@@ -74,9 +74,7 @@ C_STAMP = 14                 # last stamp handed out
 C_LRU_LEN = 15
 C_LRU_TAIL = 16              # entries below it are all stale
 C_PAGES_COMPACTED = 17
-C_LIST_SIZES = 18            # counters[C_LIST_SIZES + i]: pages filed in free list i
-N_FREE_LISTS = 64
-N_COUNTERS = C_LIST_SIZES + N_FREE_LISTS
+N_COUNTERS = 18
 
 # geometry[...]
 G_PAGES = 0
@@ -223,16 +221,6 @@ def release_page(pages, counters, pfn):
 
 
 @njit(cache=True, nogil=True)
-def set_free_list(record, counters, free_list):
-    """Name the list a page is filed in, keeping the per-list page counts."""
-    if 0 < record.free_list < N_FREE_LISTS:
-        counters[C_LIST_SIZES + record.free_list] -= 1
-    if 0 < free_list < N_FREE_LISTS:
-        counters[C_LIST_SIZES + free_list] += 1
-    record.free_list = free_list
-
-
-@njit(cache=True, nogil=True)
 def push_page(pages, nodes, stack_heads, counters, free_list, pfn):
     """File page ``pfn`` at the head of ``free_list`` under a new stamp."""
     stamp = counters[C_STAMP] + 1
@@ -252,7 +240,7 @@ def push_page(pages, nodes, stack_heads, counters, free_list, pfn):
     entry.next = NONE32 if head < 0 else head
     stack_heads[free_list] = node
     record = pages[pfn]
-    set_free_list(record, counters, free_list)
+    record.free_list = free_list
     record.stamp = stamp
 
 
@@ -285,18 +273,18 @@ def pop_page(pages, nodes, stack_heads, counters, free_list):
 
 
 @njit(cache=True, nogil=True)
-def live_stack_entries(pages, nodes, stack_heads):
-    """How many stack entries are live (one per page filed in an unbuddied list)."""
-    live = 0
+def list_sizes(pages, nodes, stack_heads):
+    """How many pages each list holds: its stack's live entries."""
+    sizes = np.zeros(stack_heads.size, np.int64)
     for free_list in range(stack_heads.size):
         node = stack_heads[free_list]
         while node >= 0:
             entry = nodes[node]
             record = pages[entry.pfn]
             if record.free_list == free_list and record.stamp == entry.stamp:
-                live += 1
+                sizes[free_list] += 1
             node = -1 if entry.next == NONE32 else np.int64(entry.next)
-    return live
+    return sizes
 
 
 @njit(cache=True, nogil=True)
@@ -306,8 +294,7 @@ def rebuild_stacks(pages, nodes, stack_heads, counters, new_nodes):
     Keeps each list's contents and order; stale entries are left behind. Returns False (and
     changes nothing) when ``new_nodes`` is too small for the live entries.
     """
-    live = live_stack_entries(pages, nodes, stack_heads)
-    if live > new_nodes.size:
+    if list_sizes(pages, nodes, stack_heads).sum() > new_nodes.size:
         return False
     # First copy, judging entries by the old stamps; only then renumber the pages. Renumbering
     # while walking could give a page the stamp of one of its own stale entries further down.

@@ -59,7 +59,7 @@ def _file_page(pages, nodes, stack_heads, counters, usable, pfn):
         free_chunks = usable - np.int64(record.first_chunks) - np.int64(record.last_chunks)
         t.push_page(pages, nodes, stack_heads, counters, free_chunks, pfn)
     else:
-        t.set_free_list(record, counters, BUDDIED)
+        record.free_list = BUDDIED
 
 
 @njit(cache=True, nogil=True)
@@ -74,29 +74,30 @@ def _empty_side(record, slot):
 
 
 @njit(cache=True, nogil=True)
-def _clear_page(record, counters):
+def _clear_page(record):
     """The free state: an all-zero record (release_page then links it into the released stack)."""
     record.first_slot = 0
     record.last_slot = 0
     record.first_chunks = 0
     record.last_chunks = 0
-    t.set_free_list(record, counters, t.NO_LIST)
+    record.free_list = t.NO_LIST
     record.stamp = 0
     record.lru_pos = t.LRU_NONE
 
 
 @njit(cache=True, nogil=True)
-def _pages_short(geometry, counters, sizes):
+def _pages_short(geometry, pages, nodes, stack_heads, counters, sizes):
     """Index of the first object for which the pool would run out of pages, else -1.
 
     zbud's placement depends only on which unbuddied lists are empty: an object of c chunks
     takes a page from the first non-empty list i >= c (the page is then buddied) or a new page
     (filed in unbuddied[usable - c]). Replaying that on the list sizes answers exactly, before
-    anything changes.
+    anything changes. Counting the lists walks their stacks, so the caller asks only when the
+    batch has more objects than there are free pages.
     """
     usable = geometry[t.G_USABLE_CHUNKS]
     chunk_shift = geometry[t.G_CHUNK_SHIFT]
-    list_sizes = counters[t.C_LIST_SIZES:t.C_LIST_SIZES + t.N_FREE_LISTS].copy()
+    list_sizes = t.list_sizes(pages, nodes, stack_heads)
     free_pages = geometry[t.G_PAGES] - counters[t.C_PAGES_USED]
     for i in range(sizes.size):
         chunks = (sizes[i] + (np.int64(1) << chunk_shift) - 1) >> chunk_shift
@@ -127,9 +128,10 @@ def alloc_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
     for i in range(n):
         if sizes[i] < 1 or sizes[i] > geometry[t.G_MAX_SIZE]:
             return errors.BAD_SIZE, i
-    short = _pages_short(geometry, counters, sizes)
-    if short >= 0:
-        return errors.POOL_FULL, short
+    if n > geometry[t.G_PAGES] - counters[t.C_PAGES_USED]:
+        short = _pages_short(geometry, pages, nodes, stack_heads, counters, sizes)
+        if short >= 0:
+            return errors.POOL_FULL, short
     n_pages = geometry[t.G_PAGES]
     page_shift = geometry[t.G_PAGE_SHIFT]
     chunk_shift = geometry[t.G_CHUNK_SHIFT]
@@ -209,7 +211,7 @@ def free_kernel(geometry, pages, handles, nodes, stack_heads, counters, batch, s
         record = pages[pfn]
         _empty_side(record, slot)
         if record.first_slot == 0 and record.last_slot == 0:
-            _clear_page(record, counters)
+            _clear_page(record)
             t.release_page(pages, counters, pfn)
         else:
             _file_page(pages, nodes, stack_heads, counters, usable, pfn)
@@ -256,7 +258,7 @@ def _file_or_release(pages, nodes, stack_heads, counters, usable, pfn):
     """
     record = pages[pfn]
     if record.first_slot == 0 and record.last_slot == 0:
-        _clear_page(record, counters)
+        _clear_page(record)
         t.release_page(pages, counters, pfn)
         return True
     _file_page(pages, nodes, stack_heads, counters, usable, pfn)
@@ -305,7 +307,7 @@ def reclaim_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counte
     k = 0
     for pfn in victims:
         record = pages[pfn]
-        t.set_free_list(record, counters, t.NO_LIST)
+        record.free_list = t.NO_LIST
         record.lru_pos = t.LRU_NONE
         for slot_plus_one in (record.first_slot, record.last_slot):
             if slot_plus_one != 0:
@@ -409,10 +411,6 @@ def check_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
             return BAD_PAGE_LRU, pfn
     if used != counters[t.C_PAGES_USED] or watermark - used != counters[t.C_RELEASED]:
         return BAD_TOTALS, 0
-    for free_list in range(t.N_FREE_LISTS):
-        filed = in_list[free_list] if 0 < free_list < usable else 0
-        if counters[t.C_LIST_SIZES + free_list] != filed:
-            return BAD_TOTALS, 2
 
     # handle table: live entries point back from their page; totals match
     objects = 0

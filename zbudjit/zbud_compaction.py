@@ -406,7 +406,7 @@ def apply_moves(geometry, pages, handles, nodes, stack_heads, counters, arena, s
     for pfn in range(touched.size - 1, -1, -1):
         record = pages[pfn]
         if touched[pfn] and record.first_slot == 0 and record.last_slot == 0:
-            _clear_page(record, counters)
+            _clear_page(record)
             t.release_page(pages, counters, pfn)
             freed += 1
     counters[t.C_PAGES_COMPACTED] += freed

@@ -1,0 +1,256 @@
+"""Allocation and free: batched ``Pool.alloc``, ``Pool.free`` in random order, and ``alloc`` again
+into the holes those frees left; the Python cost of a one-object call; the plain-Python reference.
+
+time_ suites (pool size x size distribution, one object per page of the pool):
+
+- ``Alloc.time_alloc``: fill an empty pool in one batch.
+- ``FreeRandomOrder.time_free``: free every object of a filled pool, in random order.
+- ``ReallocAfterFree.time_realloc``: free a random half, then allocate as many new objects.
+- ``CallOverhead.time_alloc_free_one``: a one-object ``alloc`` + ``free`` pair on a filled pool.
+
+Goals (``Ratios``, ``SpecVsEngine``; each ratio measured in one process, best of N against best
+of N of its yardstick, so it is stable on a noisy machine), on a 1M-page pool (2**20 pages)
+filled with 1.5M objects sized like compressed pages:
+
+==================================================  =========
+alloc (1.5M objects) / memory floor                 <= 2
+free in random order (1.5M) / memory floor          <= 2
+re-alloc (free a random 750k, alloc 750k) / floor   <= 2
+one-object alloc+free / 2 bare Numba dispatches     <= 10
+reference ZbudSpec / engine, alloc + random free    >= 300
+(200k objects on a 2**18-page pool)
+==================================================  =========
+
+The memory floor (``floor.py``) is, per op, one random 8-byte read of a table with one uint64 per
+handle slot plus one random read-modify-write of a 24-byte record in a table with one record per
+page, for the same number of ops. The bare dispatch is a call of a trivial ``@njit`` function
+taking ten 1-D arrays.
+"""
+
+import numpy as np
+
+import zbudjit as zj
+
+from . import floor
+from .common import (PAGES, PARAM_NAMES, RATIO_OBJECTS, RATIO_PAGES, SIZE_KINDS, filled_pool,
+                     object_sizes, permutation, seconds, warm_up)
+
+
+class Alloc:
+    """Fill an empty pool: one batch of ``pages`` objects."""
+
+    params = [PAGES, SIZE_KINDS]
+    param_names = PARAM_NAMES
+    number = 1                 # alloc mutates the pool: every timed call gets a new empty pool
+    repeat = (3, 10, 20.0)
+    timeout = 300
+
+    def setup(self, pages, kind):
+        warm_up()
+        self.sizes = object_sizes(kind, pages)
+        self.pool = zj.Pool(pages=pages)
+
+    def teardown(self, pages, kind):
+        self.pool = None       # also reached after a skipped setup
+
+    def time_alloc(self, pages, kind):
+        self.pool.alloc(self.sizes)
+
+
+class FreeRandomOrder:
+    """Free all ``pages`` objects of a filled pool in one batch, in random order."""
+
+    params = [PAGES, SIZE_KINDS]
+    param_names = PARAM_NAMES
+    number = 1
+    repeat = (3, 10, 20.0)
+    timeout = 300
+
+    def setup(self, pages, kind):
+        warm_up()
+        self.pool, handles = filled_pool(pages, object_sizes(kind, pages))
+        self.victims = handles[permutation(handles.size)]
+
+    def teardown(self, pages, kind):
+        self.pool = None       # also reached after a skipped setup
+
+    def time_free(self, pages, kind):
+        self.pool.free(self.victims)
+
+
+class ReallocAfterFree:
+    """Free a random half of a filled pool's objects, then allocate as many new objects (timed)."""
+
+    params = [PAGES, SIZE_KINDS]
+    param_names = PARAM_NAMES
+    number = 1
+    repeat = (3, 10, 20.0)
+    timeout = 300
+
+    def setup(self, pages, kind):
+        warm_up()
+        self.pool, handles = filled_pool(pages, object_sizes(kind, pages))
+        self.pool.free(handles[permutation(handles.size)[:handles.size // 2]])
+        self.refill = object_sizes(kind, handles.size // 2, seed=1)
+
+    def teardown(self, pages, kind):
+        self.pool = None       # also reached after a skipped setup
+
+    def time_realloc(self, pages, kind):
+        self.pool.alloc(self.refill)
+
+
+_filled_pools = {}
+
+
+class CallOverhead:
+    """One-object ``alloc`` then ``free`` of the same handle: the fixed Python + dispatch cost of a
+    call. The pair leaves the pool as it found it, so one filled pool serves every call."""
+
+    params = [PAGES]
+    param_names = ["pages"]
+    number = 200
+    repeat = (3, 10, 10.0)
+
+    def setup(self, pages):
+        warm_up()
+        if pages not in _filled_pools:
+            _filled_pools[pages] = filled_pool(pages, object_sizes("compressed", pages),
+                                               settle=True)[0]
+        self.pool = _filled_pools[pages]
+        self.one = np.array([700], np.int64)
+
+    def time_alloc_free_one(self, pages):
+        self.pool.free(self.pool.alloc(self.one))
+
+
+class Ratios:
+    """The engine against the memory floor and against bare Numba dispatch (module docstring)."""
+
+    repeats = 5
+    timeout = 600
+
+    def setup(self):
+        warm_up()
+        self.sizes = object_sizes("compressed", RATIO_OBJECTS)
+        self.order = permutation(RATIO_OBJECTS)
+        self.refill = object_sizes("compressed", RATIO_OBJECTS // 2, seed=1)
+        self.floor = floor.MemoryFloor(RATIO_OBJECTS, RATIO_PAGES, RATIO_OBJECTS)
+
+    def _versus_floor(self, prepare, operation, ops):
+        """Best-of-N of ``operation(prepare())`` over best-of-N of the floor for ``ops`` ops,
+        the two interleaved so that a slow spell of the machine hits both."""
+        best, best_floor = np.inf, np.inf
+        for _ in range(self.repeats):
+            state = prepare()
+            best_floor = min(best_floor, self.floor.seconds(ops))
+            best = min(best, seconds(operation, state))
+            del state
+        return best / best_floor
+
+    def track_alloc_vs_floor(self):
+        return self._versus_floor(
+            lambda: zj.Pool(pages=RATIO_PAGES),
+            lambda pool: pool.alloc(self.sizes),
+            RATIO_OBJECTS)
+
+    track_alloc_vs_floor.unit = "ratio"
+
+    def _filled(self):
+        pool, handles = filled_pool(RATIO_PAGES, self.sizes)
+        return pool, handles[self.order]
+
+    def track_free_random_vs_floor(self):
+        return self._versus_floor(
+            self._filled,
+            lambda state: state[0].free(state[1]),
+            RATIO_OBJECTS)
+
+    track_free_random_vs_floor.unit = "ratio"
+
+    def _half_freed(self):
+        pool, handles = self._filled()
+        pool.free(handles[:RATIO_OBJECTS // 2])      # handles are already in random order
+        return pool
+
+    def track_realloc_vs_floor(self):
+        return self._versus_floor(
+            self._half_freed,
+            lambda pool: pool.alloc(self.refill),
+            RATIO_OBJECTS // 2)
+
+    track_realloc_vs_floor.unit = "ratio"
+
+    def track_alloc_free_one_vs_dispatch(self):
+        """A one-object alloc+free pair over two calls of a trivial 10-array @njit function."""
+        pool, _ = filled_pool(RATIO_PAGES, self.sizes, settle=True)
+        one = np.array([700], np.int64)
+        a0, a1, a2, a3, a4, a5, a6, a7, a8, a9 = floor.dispatch_arguments()
+        noop = floor.dispatch_floor
+        noop(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9)
+        pool.free(pool.alloc(one))
+        calls = 2000
+
+        def pairs():
+            for _ in range(calls):
+                pool.free(pool.alloc(one))
+
+        def dispatches():
+            for _ in range(calls):
+                noop(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9)
+                noop(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9)
+
+        best, best_floor = np.inf, np.inf
+        for _ in range(2 * self.repeats):
+            best_floor = min(best_floor, seconds(dispatches))
+            best = min(best, seconds(pairs))
+        return best / best_floor
+
+    track_alloc_free_one_vs_dispatch.unit = "ratio"
+
+
+class SpecVsEngine:
+    """The plain-Python reference ``ZbudSpec`` over the engine, for one batched alloc of 200k
+    compressed-page-like objects on a 2**18-page pool and a free of all of them in random order.
+    Goal: >= 300."""
+
+    pages = 2**18
+    objects = 200_000
+    timeout = 600
+
+    def setup(self):
+        warm_up()
+        try:
+            from zbudjit.spec import ZbudSpec
+        except ImportError:
+            raise NotImplementedError("zbudjit.spec.ZbudSpec does not exist at this commit")
+        self.spec_class = ZbudSpec
+        self.sizes = object_sizes("compressed", self.objects)
+        self.size_list = self.sizes.tolist()
+        self.order = permutation(self.objects)
+        self.order_list = self.order.tolist()
+
+    def _spec_round(self):
+        spec = self.spec_class(self.pages)
+
+        def run():
+            handles = spec.alloc(self.size_list)
+            spec.free([handles[i] for i in self.order_list])
+
+        return seconds(run)
+
+    def _engine_round(self):
+        pool = zj.Pool(pages=self.pages)
+
+        def run():
+            handles = pool.alloc(self.sizes)
+            pool.free(handles[self.order])
+
+        return seconds(run)
+
+    def track_spec_vs_engine(self):
+        engine = min(self._engine_round() for _ in range(5))
+        spec = min(self._spec_round() for _ in range(2))
+        return spec / engine
+
+    track_spec_vs_engine.unit = "ratio"

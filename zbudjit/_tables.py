@@ -116,9 +116,9 @@ def zeroed(count, dtype, reserve=True):
 
 
 def grown(table, needed, limit):
-    """A copy of ``table`` with room for ``needed`` records and a quarter more than now, up to
-    ``limit`` records."""
-    bigger = np.empty(min(max(needed, table.size + table.size // 4), limit), table.dtype)
+    """A copy of ``table`` with room for a quarter more than ``needed`` records (and than now), up
+    to ``limit`` records: the call after a large batch should not have to grow it again."""
+    bigger = np.empty(min(max(needed, table.size) * 5 // 4, limit), table.dtype)
     bigger[:table.size] = table
     return bigger
 

@@ -239,7 +239,7 @@ class Pool:
         self._nodes = new_nodes
 
     def _put_back(self, put_back):
-        """Undo :meth:`_reserve` after a failed batch (the kernel has undone its own changes)."""
+        """Undo :meth:`_reserve` after a failed batch (the kernel has changed nothing)."""
         for name, old in put_back:
             if name == "_nodes":
                 self._rebuild_stacks(old)

@@ -151,7 +151,7 @@ def live_slot(handles, counters, handle):
 
 @njit(cache=True, nogil=True)
 def take_slot(handles, counters):
-    """Pop a free slot: the most recently freed, else the lowest never-used one.
+    """Pop a free slot (most recently freed first, then never-used ones); returns (slot, from_stack).
 
     The caller has made sure a slot exists.
     """
@@ -159,11 +159,23 @@ def take_slot(handles, counters):
     if slot >= 0:
         counters[C_SLOT_FREE_HEAD] = handles[slot].address
         counters[C_SLOTS_FREE] -= 1
-        return slot
+        return slot, True
     slot = counters[C_SLOT_WATERMARK]
     counters[C_SLOT_WATERMARK] = slot + 1
     handles[slot].generation = 0
-    return slot
+    return slot, False
+
+
+@njit(cache=True, nogil=True)
+def untake_slot(handles, counters, slot, from_stack):
+    """Exact inverse of :func:`take_slot` (used to undo a failed batch, in reverse order)."""
+    handles[slot].size = 0
+    if from_stack:
+        handles[slot].address = counters[C_SLOT_FREE_HEAD]
+        counters[C_SLOT_FREE_HEAD] = slot
+        counters[C_SLOTS_FREE] += 1
+    else:
+        counters[C_SLOT_WATERMARK] = slot
 
 
 @njit(cache=True, nogil=True)
@@ -189,7 +201,7 @@ def free_slot(handles, counters, slot):
 def take_page(pages, counters, n_pages):
     """A page for new use: the most recently released one, else the lowest never-used pfn.
 
-    Returns -1 when the pool is full.
+    Returns (pfn, from_stack); pfn is -1 when the pool is full.
     """
     pfn = counters[C_RELEASED_HEAD]
     if pfn >= 0:
@@ -197,13 +209,13 @@ def take_page(pages, counters, n_pages):
         counters[C_RELEASED_HEAD] = -1 if link == NONE32 else np.int64(link)
         counters[C_RELEASED] -= 1
         counters[C_PAGES_USED] += 1
-        return pfn
+        return pfn, True
     pfn = counters[C_PAGE_WATERMARK]
     if pfn >= n_pages:
-        return -1
+        return -1, False
     counters[C_PAGE_WATERMARK] = pfn + 1
     counters[C_PAGES_USED] += 1
-    return pfn
+    return pfn, False
 
 
 @njit(cache=True, nogil=True)
@@ -214,6 +226,16 @@ def release_page(pages, counters, pfn):
     counters[C_RELEASED_HEAD] = pfn
     counters[C_RELEASED] += 1
     counters[C_PAGES_USED] -= 1
+
+
+@njit(cache=True, nogil=True)
+def untake_page(pages, counters, pfn, from_stack):
+    """Exact inverse of :func:`take_page`."""
+    if from_stack:
+        release_page(pages, counters, pfn)
+    else:
+        counters[C_PAGE_WATERMARK] = pfn
+        counters[C_PAGES_USED] -= 1
 
 
 # ---------------------------------------------------------------------------------------------

@@ -46,6 +46,16 @@ assert PAGE_DTYPE.itemsize == 24
 CHUNKS_PER_PAGE = 64
 BUDDIED = 64
 
+# journal[i, ...] of an alloc batch that may run out of pages, to undo it exactly
+J_PFN = 0
+J_SOURCE = 1          # unbuddied list the page came from, or one of the SOURCE_* values
+J_LRU_POS = 2
+J_SLOT_FROM_STACK = 3
+J_WIDTH = 4
+SOURCE_RELEASED = -1
+SOURCE_NEW = -2
+
+
 def new_page_table(n_pages):
     """All pages free: zero records, materialised only when touched."""
     return t.zeroed(n_pages, PAGE_DTYPE, reserve=False)
@@ -86,70 +96,50 @@ def _clear_page(record):
 
 
 @njit(cache=True, nogil=True)
-def _pages_short(geometry, pages, nodes, stack_heads, counters, sizes):
-    """Index of the first object for which the pool would run out of pages, else -1.
-
-    zbud's placement depends only on which unbuddied lists are empty: an object of c chunks
-    takes a page from the first non-empty list i >= c (the page is then buddied) or a new page
-    (filed in unbuddied[usable - c]). Replaying that on the list sizes answers exactly, before
-    anything changes. Counting the lists walks their stacks, so the caller asks only when the
-    batch has more objects than there are free pages.
-    """
-    usable = geometry[t.G_USABLE_CHUNKS]
-    chunk_shift = geometry[t.G_CHUNK_SHIFT]
-    list_sizes = t.list_sizes(pages, nodes, stack_heads)
-    free_pages = geometry[t.G_PAGES] - counters[t.C_PAGES_USED]
-    for i in range(sizes.size):
-        chunks = (sizes[i] + (np.int64(1) << chunk_shift) - 1) >> chunk_shift
-        placed = False
-        for free_list in range(chunks, usable):
-            if list_sizes[free_list] > 0:
-                list_sizes[free_list] -= 1
-                placed = True
-                break
-        if not placed:
-            if free_pages == 0:
-                return i
-            free_pages -= 1
-            list_sizes[usable - chunks] += 1
-    return -1
-
-
-@njit(cache=True, nogil=True)
 def alloc_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters, arena,
-                 sizes, data, offsets, out):
+                 sizes, data, offsets, out, journal):
     """Allocate ``sizes`` in order; with non-empty ``offsets``, also copy each object's bytes.
 
-    Sizes and room are checked before anything changes. The caller has reserved a handle slot
-    and an LRU entry per element, and a stack node per new page the batch may need (a page taken
-    from a list frees its node before it is filed again).
+    ``journal`` has one row per element when the batch might run out of pages (else zero rows):
+    on POOL_FULL the kernel then undoes the elements before the failing one, in reverse order.
+    The caller has reserved a handle slot, a stack node and an LRU entry per element.
     """
     n = sizes.size
     for i in range(n):
         if sizes[i] < 1 or sizes[i] > geometry[t.G_MAX_SIZE]:
             return errors.BAD_SIZE, i
-    if n > geometry[t.G_PAGES] - counters[t.C_PAGES_USED]:
-        short = _pages_short(geometry, pages, nodes, stack_heads, counters, sizes)
-        if short >= 0:
-            return errors.POOL_FULL, short
     n_pages = geometry[t.G_PAGES]
     page_shift = geometry[t.G_PAGE_SHIFT]
     chunk_shift = geometry[t.G_CHUNK_SHIFT]
     usable = geometry[t.G_USABLE_CHUNKS]
     first_offset = geometry[t.G_FIRST_OFFSET]
     chunk_round = (np.int64(1) << chunk_shift) - 1
+    journaling = journal.shape[0] > 0
+    lru_len_before = counters[t.C_LRU_LEN]
     for i in range(n):
         size = sizes[i]
         chunks = (size + chunk_round) >> chunk_shift
         pfn = -1
+        source = SOURCE_NEW
         for free_list in range(chunks, usable):
             pfn = t.pop_page(pages, nodes, stack_heads, counters, free_list)
             if pfn >= 0:
+                source = free_list
                 break
         if pfn < 0:
-            pfn = t.take_page(pages, counters, n_pages)
+            pfn, from_stack = t.take_page(pages, counters, n_pages)
+            if pfn < 0:
+                _undo_alloc(geometry, pages, handles, nodes, stack_heads, counters, out, journal, i)
+                counters[t.C_LRU_LEN] = lru_len_before
+                return errors.POOL_FULL, i
+            source = SOURCE_RELEASED if from_stack else SOURCE_NEW
         record = pages[pfn]
-        slot = t.take_slot(handles, counters)
+        slot, slot_from_stack = t.take_slot(handles, counters)
+        if journaling:
+            journal[i, J_PFN] = pfn
+            journal[i, J_SOURCE] = source
+            journal[i, J_LRU_POS] = record.lru_pos
+            journal[i, J_SLOT_FROM_STACK] = slot_from_stack
         if record.first_slot == 0:
             record.first_slot = slot + 1
             record.first_chunks = chunks
@@ -167,12 +157,35 @@ def alloc_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
         counters[t.C_OBJECTS] += 1
         counters[t.C_BYTES_STORED] += size
         counters[t.C_CHUNKS_USED] += chunks
-    if offsets.size > 0:
+    if offsets.size > 0:      # only now that nothing can fail: a failed batch leaves no byte behind
         for i in range(n):
             entry = handles[np.int64(out[i] & np.uint64(0xFFFFFFFF)) - 1]
             start = offsets[i]
             arena[entry.address:entry.address + sizes[i]] = data[start:start + sizes[i]]
     return errors.OK, 0
+
+
+@njit(cache=True, nogil=True)
+def _undo_alloc(geometry, pages, handles, nodes, stack_heads, counters, out, journal, done):
+    """Undo the first ``done`` elements of an alloc batch, last first."""
+    chunk_round = (np.int64(1) << geometry[t.G_CHUNK_SHIFT]) - 1
+    for i in range(done - 1, -1, -1):
+        slot = np.int64(out[i] & np.uint64(0xFFFFFFFF)) - 1
+        size = np.int64(handles[slot].size)
+        pfn = journal[i, J_PFN]
+        record = pages[pfn]
+        _empty_side(record, slot)
+        t.untake_slot(handles, counters, slot, journal[i, J_SLOT_FROM_STACK] != 0)
+        counters[t.C_OBJECTS] -= 1
+        counters[t.C_BYTES_STORED] -= size
+        counters[t.C_CHUNKS_USED] -= (size + chunk_round) >> geometry[t.G_CHUNK_SHIFT]
+        source = journal[i, J_SOURCE]
+        if source >= 0:
+            t.push_page(pages, nodes, stack_heads, counters, source, pfn)
+            record.lru_pos = journal[i, J_LRU_POS]
+        else:
+            _clear_page(record)
+            t.untake_page(pages, counters, pfn, source == SOURCE_RELEASED)
 
 
 @njit(cache=True, nogil=True)

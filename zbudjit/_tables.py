@@ -295,18 +295,18 @@ def pop_page(pages, nodes, stack_heads, counters, free_list):
 
 
 @njit(cache=True, nogil=True)
-def list_sizes(pages, nodes, stack_heads):
-    """How many pages each list holds: its stack's live entries."""
-    sizes = np.zeros(stack_heads.size, np.int64)
+def live_stack_entries(pages, nodes, stack_heads):
+    """How many stack entries are live (one per page filed in an unbuddied list)."""
+    live = 0
     for free_list in range(stack_heads.size):
         node = stack_heads[free_list]
         while node >= 0:
             entry = nodes[node]
             record = pages[entry.pfn]
             if record.free_list == free_list and record.stamp == entry.stamp:
-                sizes[free_list] += 1
+                live += 1
             node = -1 if entry.next == NONE32 else np.int64(entry.next)
-    return sizes
+    return live
 
 
 @njit(cache=True, nogil=True)
@@ -316,7 +316,7 @@ def rebuild_stacks(pages, nodes, stack_heads, counters, new_nodes):
     Keeps each list's contents and order; stale entries are left behind. Returns False (and
     changes nothing) when ``new_nodes`` is too small for the live entries.
     """
-    if list_sizes(pages, nodes, stack_heads).sum() > new_nodes.size:
+    if live_stack_entries(pages, nodes, stack_heads) > new_nodes.size:
         return False
     # First copy, judging entries by the old stamps; only then renumber the pages. Renumbering
     # while walking could give a page the stamp of one of its own stale entries further down.

@@ -218,7 +218,7 @@ class Pool:
         nodes_free = self._nodes.size - c[t.C_NODE_WATERMARK] + c[t.C_NODES_FREE]
         if nodes and (nodes_free < nodes or c[t.C_STAMP] + nodes >= t.MAX_STAMP):
             old_size = self._nodes.size
-            live = int(t.list_sizes(self._pages, self._nodes, self._stack_heads).sum())
+            live = t.live_stack_entries(self._pages, self._nodes, self._stack_heads)
             if live + nodes > t.MAX_NODES:
                 raise PoolFullError("the free-list node table is full; use smaller batches")
             self._rebuild_stacks(min(max(old_size, live + live // 2 + nodes), t.MAX_NODES))

@@ -115,3 +115,19 @@ def test_large_batches_match_spec(page_size, reserve_header_chunk):
     handles = list(contents)
     assert unragged(*pool.read(handles)) == [contents[h] for h in handles]
     assert pool._handles.size > 1024 and pool._lru_log.size >= 1024
+
+
+def test_stamps_renumbered_near_their_limit_keep_every_list():
+    """When the 32-bit stamp counter nears its end, the stacks are rebuilt with new stamps."""
+    pool, spec = make_pair(400)
+    pool._counters[zj.pool.t.C_STAMP] = zj.pool.t.MAX_STAMP - 300
+    rng = np.random.default_rng(9)
+    pairs = {}
+    for _ in range(12):
+        sizes = rng.integers(1, pool.max_size + 1, 80).tolist()
+        pairs.update(zip(pool.alloc(sizes).tolist(), spec.alloc(sizes)))
+        victims = rng.permutation(list(pairs))[:40].tolist()
+        pool.free(victims)
+        spec.free([pairs.pop(h) for h in victims])
+        assert_same_as_spec(pool, spec, pairs)
+    assert pool._counters[zj.pool.t.C_STAMP] < 10_000

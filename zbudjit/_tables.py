@@ -295,59 +295,47 @@ def pop_page(pages, nodes, stack_heads, counters, free_list):
 
 
 @njit(cache=True, nogil=True)
-def live_stack_entries(pages, nodes, stack_heads):
-    """How many stack entries are live (one per page filed in an unbuddied list)."""
-    live = 0
-    for free_list in range(stack_heads.size):
-        node = stack_heads[free_list]
-        while node >= 0:
-            entry = nodes[node]
-            record = pages[entry.pfn]
-            if record.free_list == free_list and record.stamp == entry.stamp:
-                live += 1
-            node = -1 if entry.next == NONE32 else np.int64(entry.next)
-    return live
+def rebuild_stacks(pages, nodes, stack_heads, counters, new_nodes, restamp):
+    """Copy the live entries of every stack into ``new_nodes``, packed from 0.
 
-
-@njit(cache=True, nogil=True)
-def rebuild_stacks(pages, nodes, stack_heads, counters, new_nodes):
-    """Copy the live entries of every stack into ``new_nodes``, packed from 0, stamps from 1.
-
-    Keeps each list's contents and order; stale entries are left behind. Returns False (and
-    changes nothing) when ``new_nodes`` is too small for the live entries.
+    Keeps each list's contents and order; stale entries are left behind. Returns how many were
+    copied, or -1 (changing nothing) when ``new_nodes`` is too small. With ``restamp`` the pages'
+    stamps are renumbered from 1, for when the stamp counter nears its limit: entries are judged
+    by the old stamps first, since renumbering while walking could give a page the stamp of one
+    of its own stale entries further down.
     """
-    if live_stack_entries(pages, nodes, stack_heads) > new_nodes.size:
-        return False
-    # First copy, judging entries by the old stamps; only then renumber the pages. Renumbering
-    # while walking could give a page the stamp of one of its own stale entries further down.
+    heads = np.full(stack_heads.size, -1, np.int64)
     count = 0
     for free_list in range(stack_heads.size):
         node = stack_heads[free_list]
-        stack_heads[free_list] = -1
         previous = -1
         while node >= 0:
             entry = nodes[node]
             record = pages[entry.pfn]
             if record.free_list == free_list and record.stamp == entry.stamp:
+                if count == new_nodes.size:
+                    return -1
                 copy = new_nodes[count]
                 copy.pfn = entry.pfn
-                count += 1
-                copy.stamp = count
+                copy.stamp = count + 1 if restamp else entry.stamp
                 if previous < 0:
-                    stack_heads[free_list] = count - 1
+                    heads[free_list] = count
                 else:
-                    new_nodes[previous].next = count - 1
-                previous = count - 1
+                    new_nodes[previous].next = count
+                previous = count
+                count += 1
             node = -1 if entry.next == NONE32 else np.int64(entry.next)
         if previous >= 0:
             new_nodes[previous].next = NONE32
-    for node in range(count):
-        pages[new_nodes[node].pfn].stamp = new_nodes[node].stamp
-    counters[C_STAMP] = count
+    stack_heads[:] = heads
+    if restamp:
+        for node in range(count):
+            pages[new_nodes[node].pfn].stamp = new_nodes[node].stamp
+        counters[C_STAMP] = count
     counters[C_NODE_WATERMARK] = count
     counters[C_NODE_FREE_HEAD] = -1
     counters[C_NODES_FREE] = 0
-    return True
+    return count
 
 
 # ---------------------------------------------------------------------------------------------

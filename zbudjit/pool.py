@@ -218,11 +218,17 @@ class Pool:
         nodes_free = self._nodes.size - c[t.C_NODE_WATERMARK] + c[t.C_NODES_FREE]
         if nodes and (nodes_free < nodes or c[t.C_STAMP] + nodes >= t.MAX_STAMP):
             old_size = self._nodes.size
-            live = t.live_stack_entries(self._pages, self._nodes, self._stack_heads)
+            in_stacks = int(c[t.C_NODE_WATERMARK] - c[t.C_NODES_FREE])   # live ones among them
+            live = self._rebuild_stacks(min(max(old_size, in_stacks), t.MAX_NODES),
+                                        restamp=c[t.C_STAMP] + nodes >= t.MAX_STAMP)
             if live + nodes > t.MAX_NODES:
                 raise PoolFullError("the free-list node table is full; use smaller batches")
-            self._rebuild_stacks(min(max(old_size, live + live // 2 + nodes), t.MAX_NODES))
-            if self._nodes.size != old_size:
+            size = max(old_size, live + live // 2 + nodes)
+            if size != self._nodes.size:
+                resized = np.empty(size, t.STACK_NODE_DTYPE)
+                resized[:live] = self._nodes[:live]
+                self._nodes = resized
+            if size != old_size:
                 put_back.append(("_nodes", old_size))
         if lru_entries and self._lru_log.size - c[t.C_LRU_LEN] < lru_entries:
             t.compact_lru(self._pages, self._lru_log, c)
@@ -232,14 +238,18 @@ class Pool:
                 self._lru_log = t.grown(self._lru_log, needed, t.MAX_LRU)
         return put_back
 
-    def _rebuild_stacks(self, size):
+    def _rebuild_stacks(self, size, restamp=False):
+        """Pack the stacks' live entries into a new node table of ``size``; returns their number."""
         new_nodes = np.empty(size, t.STACK_NODE_DTYPE)
-        if not t.rebuild_stacks(self._pages, self._nodes, self._stack_heads, self._counters, new_nodes):
-            raise CorruptionError("free-list stacks hold more live entries than there are pages")
+        live = t.rebuild_stacks(self._pages, self._nodes, self._stack_heads, self._counters,
+                                new_nodes, restamp)
+        if live < 0:
+            raise CorruptionError("free-list stacks hold more live entries than fit their table")
         self._nodes = new_nodes
+        return live
 
     def _put_back(self, put_back):
-        """Undo :meth:`_reserve` after a failed batch (the kernel has changed nothing)."""
+        """Undo :meth:`_reserve` after a failed batch (the kernel has undone its own changes)."""
         for name, old in put_back:
             if name == "_nodes":
                 self._rebuild_stacks(old)

@@ -133,12 +133,18 @@ def make_handle(slot, generation):
 
 
 @njit(cache=True, nogil=True)
+def handle_slot(handle):
+    """The slot a handle names (not checked: -1 for a handle whose low word is 0)."""
+    return np.int64(handle & np.uint64(0xFFFFFFFF)) - 1
+
+
+@njit(cache=True, nogil=True)
 def live_slot(handles, counters, handle):
     """The slot a handle names if it is live and of the right generation, else -1.
 
     Every value is checked before it is used as an index, so any uint64 is safe to pass.
     """
-    slot = np.int64(handle & np.uint64(0xFFFFFFFF)) - 1
+    slot = handle_slot(handle)
     if slot < 0 or slot >= counters[C_SLOT_WATERMARK]:
         return -1
     record = handles[slot]
@@ -434,7 +440,7 @@ def write_kernel(handles, counters, arena, batch, data, offsets):
         if offsets[i + 1] - offsets[i] != handles[slot].size:
             return errors.BAD_LENGTH, i
     for i in range(n):
-        record = handles[np.int64(batch[i] & np.uint64(0xFFFFFFFF)) - 1]
+        record = handles[handle_slot(batch[i])]
         start = offsets[i]
         arena[record.address:record.address + record.size] = data[start:start + record.size]
     return errors.OK, 0
@@ -452,7 +458,7 @@ def read_kernel(handles, counters, arena, batch):
         offsets[i + 1] = offsets[i] + handles[slot].size
     data = np.empty(offsets[n], np.uint8)
     for i in range(n):
-        record = handles[np.int64(batch[i] & np.uint64(0xFFFFFFFF)) - 1]
+        record = handles[handle_slot(batch[i])]
         data[offsets[i]:offsets[i + 1]] = arena[record.address:record.address + record.size]
     return errors.OK, 0, data, offsets
 

@@ -78,6 +78,16 @@ def _integer_array(values, name, dtype, out_of_range):
     return np.ascontiguousarray(values, dtype=dtype) if values.dtype != dtype else values
 
 
+def _whole_number(value, name, low, high=None):
+    """``value`` as an int; TypeError unless it is an integer, ValueError outside [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return int(value)
+
+
 def _handles(values):
     return _integer_array(values, "handles", np.uint64, InvalidHandleError)
 
@@ -132,33 +142,20 @@ class Pool:
     def __init__(self, pages, policy="zbud", page_size=4096, reserve_header_chunk=False, path=None):
         if policy not in POLICIES:
             raise ValueError(f"unknown policy {policy!r}; choose from {sorted(POLICIES)}")
-        if isinstance(pages, bool) or not isinstance(pages, (int, np.integer)):
-            raise TypeError(f"pages must be an integer, not {type(pages).__name__}")
-        if not 1 <= pages < t.MAX_PAGES:
-            raise ValueError(f"pages must be between 1 and {t.MAX_PAGES - 1}, got {pages}")
-        if isinstance(page_size, bool) or not isinstance(page_size, (int, np.integer)):
-            raise TypeError(f"page_size must be an integer, not {type(page_size).__name__}")
-        if not (MIN_PAGE_SIZE <= page_size <= MAX_PAGE_SIZE and page_size & (page_size - 1) == 0):
+        pages = _whole_number(pages, "pages", 1, t.MAX_PAGES - 1)
+        page_size = _whole_number(page_size, "page_size", MIN_PAGE_SIZE, MAX_PAGE_SIZE)
+        if page_size & (page_size - 1):
             raise ValueError(f"page_size must be a power of two from {MIN_PAGE_SIZE} to "
                              f"{MAX_PAGE_SIZE}, got {page_size}")
         self.policy = policy
-        self.page_size = int(page_size)
+        self.page_size = page_size
         self.reserve_header_chunk = bool(reserve_header_chunk)
         self._policy = POLICIES[policy]
-        pages = int(pages)
-        chunk = self.page_size // zbud.CHUNKS_PER_PAGE
-        usable = zbud.CHUNKS_PER_PAGE - (1 if self.reserve_header_chunk else 0)
-        self._geometry = np.zeros(t.N_GEOMETRY, np.int64)
-        self._geometry[t.G_PAGES] = pages
-        self._geometry[t.G_PAGE_SHIFT] = self.page_size.bit_length() - 1
-        self._geometry[t.G_CHUNK_SHIFT] = chunk.bit_length() - 1
-        self._geometry[t.G_USABLE_CHUNKS] = usable
-        self._geometry[t.G_FIRST_OFFSET] = (zbud.CHUNKS_PER_PAGE - usable) * chunk
-        self._geometry[t.G_MAX_SIZE] = (usable - 1) * chunk
+        self._geometry = self._policy.new_geometry(pages, page_size, self.reserve_header_chunk)
         self._pages = self._policy.new_page_table(pages)
         self._handles = np.empty(1024, t.HANDLE_DTYPE)
         self._nodes = np.empty(1024, t.STACK_NODE_DTYPE)
-        self._stack_heads = np.full(zbud.CHUNKS_PER_PAGE, -1, np.int64)
+        self._stack_heads = np.full(self._policy.CHUNKS_PER_PAGE, -1, np.int64)
         self._lru_log = np.empty(1024, np.uint32)
         self._counters = t.new_counters()
         self._busy = False          # True while reclaim's writeback callback runs
@@ -284,7 +281,7 @@ class Pool:
             return out
         c = self._counters
         free_pages = self.pages_total - int(c[t.C_PAGES_USED])
-        journal = np.empty((n if free_pages < n else 0, zbud.J_WIDTH), np.int64)
+        journal = np.empty((n if free_pages < n else 0, self._policy.J_WIDTH), np.int64)
         # An element files a new page on a stack (a page taken from a list frees its node
         # first and ends buddied), and an undo re-files only pages taken from lists: n nodes.
         put_back = self._reserve(n, n, n)
@@ -366,14 +363,11 @@ class Pool:
         ReclaimResult
             ``pages_freed`` and ``evicted``, the handles written back (uint64).
         """
-        if isinstance(n_pages, bool) or not isinstance(n_pages, (int, np.integer)):
-            raise TypeError(f"n_pages must be an integer, not {type(n_pages).__name__}")
-        if n_pages < 0:
-            raise ValueError(f"n_pages must not be negative, got {n_pages}")
+        n_pages = _whole_number(n_pages, "n_pages", 0)
         if not callable(writeback):
             raise TypeError("writeback must be callable")
         self._guard()
-        n_pages = min(int(n_pages), int(self._counters[t.C_PAGES_USED]))
+        n_pages = min(n_pages, int(self._counters[t.C_PAGES_USED]))
         victims, handles = self._policy.reclaim_victims(
             self._pages, self._handles, self._lru_log, self._counters, n_pages)
         if handles.size == 0:
@@ -391,7 +385,7 @@ class Pool:
         self._reserve(0, victims.size, victims.size)
         released = self._policy.reclaim_kernel(
             self._geometry, self._pages, self._handles, self._nodes, self._stack_heads,
-            self._lru_log, self._counters, victims, handles, written)
+            self._lru_log, self._counters, victims, written)
         return ReclaimResult(int(released), handles[written])
 
     def compact(self, max_bytes=None):
@@ -414,28 +408,18 @@ class Pool:
         CompactResult
         """
         self._guard()
-        if max_bytes is None:
-            budget = -1
-        elif isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)):
-            raise TypeError(f"max_bytes must be an integer or None, not {type(max_bytes).__name__}")
-        elif max_bytes < 0:
-            raise ValueError(f"max_bytes must not be negative, got {max_bytes}")
-        else:
-            budget = int(max_bytes)
+        budget = -1 if max_bytes is None else _whole_number(max_bytes, "max_bytes", 0)
         compaction = COMPACTION[self.policy]
         status, slots, pfns, sides = compaction.compaction_plan(
             self._geometry, self._pages, self._handles, self._counters, budget)
         if status != compaction.PLAN_OK:
             raise CorruptionError("compaction found the page and handle tables inconsistent")
         self._reserve(0, 2 * slots.size, 0)
-        freed, bytes_moved, order = compaction.apply_moves(
+        freed, bytes_moved, moved = compaction.apply_moves(
             self._geometry, self._pages, self._handles, self._nodes, self._stack_heads,
             self._counters, self._arena, slots, pfns, sides)
         if freed < 0:
             raise CorruptionError("a compaction destination is held by an object that is not moving")
-        moved_slots = slots[order]
-        generations = self._handles["generation"][moved_slots].astype(np.uint64)
-        moved = (generations << np.uint64(32)) | (moved_slots + 1).astype(np.uint64)
         return CompactResult(int(freed), int(slots.size), int(bytes_moved), moved)
 
     def save(self, directory):

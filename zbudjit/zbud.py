@@ -56,6 +56,20 @@ SOURCE_RELEASED = -1
 SOURCE_NEW = -2
 
 
+def new_geometry(n_pages, page_size, reserve_header_chunk):
+    """The geometry array (``_tables.G_*``) of a zbud pool; see the layout notes above."""
+    chunk = page_size // CHUNKS_PER_PAGE
+    usable = CHUNKS_PER_PAGE - (1 if reserve_header_chunk else 0)
+    geometry = np.zeros(t.N_GEOMETRY, np.int64)
+    geometry[t.G_PAGES] = n_pages
+    geometry[t.G_PAGE_SHIFT] = page_size.bit_length() - 1
+    geometry[t.G_CHUNK_SHIFT] = chunk.bit_length() - 1
+    geometry[t.G_USABLE_CHUNKS] = usable
+    geometry[t.G_FIRST_OFFSET] = (CHUNKS_PER_PAGE - usable) * chunk
+    geometry[t.G_MAX_SIZE] = (usable - 1) * chunk
+    return geometry
+
+
 def new_page_table(n_pages):
     """All pages free: zero records, materialised only when touched."""
     return t.zeroed(n_pages, PAGE_DTYPE, reserve=False)
@@ -159,7 +173,7 @@ def alloc_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
         counters[t.C_CHUNKS_USED] += chunks
     if offsets.size > 0:      # only now that nothing can fail: a failed batch leaves no byte behind
         for i in range(n):
-            entry = handles[np.int64(out[i] & np.uint64(0xFFFFFFFF)) - 1]
+            entry = handles[t.handle_slot(out[i])]
             start = offsets[i]
             arena[entry.address:entry.address + sizes[i]] = data[start:start + sizes[i]]
     return errors.OK, 0
@@ -170,7 +184,7 @@ def _undo_alloc(geometry, pages, handles, nodes, stack_heads, counters, out, jou
     """Undo the first ``done`` elements of an alloc batch, last first."""
     chunk_round = (np.int64(1) << geometry[t.G_CHUNK_SHIFT]) - 1
     for i in range(done - 1, -1, -1):
-        slot = np.int64(out[i] & np.uint64(0xFFFFFFFF)) - 1
+        slot = t.handle_slot(out[i])
         size = np.int64(handles[slot].size)
         pfn = journal[i, J_PFN]
         record = pages[pfn]
@@ -215,7 +229,7 @@ def free_kernel(geometry, pages, handles, nodes, stack_heads, counters, batch, s
     for i in range(n):
         # _free_object and _file_or_release, written out: called here they cost ~130 ns a free
         # (array arguments of a call that LLVM does not inline are reference-counted)
-        slot = np.int64(batch[i] & np.uint64(0xFFFFFFFF)) - 1
+        slot = t.handle_slot(batch[i])
         size = scratch[i, 1]
         pfn = scratch[i, 0] >> page_shift
         counters[t.C_OBJECTS] -= 1
@@ -235,7 +249,7 @@ def free_kernel(geometry, pages, handles, nodes, stack_heads, counters, batch, s
 def _unfree_slots(handles, counters, batch, scratch, done):
     """Undo pass 1 of :func:`free_kernel` for its first ``done`` elements, last first."""
     for i in range(done - 1, -1, -1):
-        slot = np.int64(batch[i] & np.uint64(0xFFFFFFFF)) - 1
+        slot = t.handle_slot(batch[i])
         entry = handles[slot]
         if entry.address == t.RETIRED:
             counters[t.C_SLOTS_RETIRED] -= 1
@@ -307,7 +321,7 @@ def reclaim_victims(pages, handles, lru_log, counters, n_pages):
 
 @njit(cache=True, nogil=True)
 def reclaim_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters,
-                   victims, victim_handles, written):
+                   victims, written):
     """Evict the objects marked ``written`` from ``victims`` (as :func:`reclaim_victims` found them).
 
     Page by page, as zbud_reclaim_page does: the page leaves its list and the LRU, its written

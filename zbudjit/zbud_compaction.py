@@ -332,8 +332,8 @@ def _place(geometry, pages, handles, slot, pfn, side):
 def apply_moves(geometry, pages, handles, nodes, stack_heads, counters, arena, slots, pfns, sides):
     """Move objects as :func:`compaction_plan` says, then re-file and release the pages that changed.
 
-    Returns ``(pages_freed, bytes_moved, order)``: ``order`` lists the moves by index in the order
-    they ran. ``pages_freed`` is -1, and nothing has changed, if a destination is held by an object
+    Returns ``(pages_freed, bytes_moved, moved)``: ``moved`` holds the moved objects' handles in
+    the order they moved. ``pages_freed`` is -1, and nothing has changed, if a destination is held by an object
     that is not moving (the plan does not fit the tables). The caller has reserved two stack nodes
     per move.
     """
@@ -345,11 +345,11 @@ def apply_moves(geometry, pages, handles, nodes, stack_heads, counters, arena, s
         move_of_slot[slots[m]] = m
         touched[handles[slots[m]].address >> page_shift] = True
         touched[pfns[m]] = True
-    order = np.empty(n, np.int64)
+    moved = np.empty(n, np.uint64)
     for m in range(n):
         occupant = _side_slot(pages[pfns[m]], sides[m])
         if occupant >= 0 and move_of_slot[occupant] < 0:
-            return -1, 0, order
+            return -1, 0, moved
     done = np.zeros(n, np.bool_)
     in_chain = np.zeros(n, np.bool_)
     chain = np.empty(n, np.int64)
@@ -394,7 +394,7 @@ def apply_moves(geometry, pages, handles, nodes, stack_heads, counters, arena, s
             bytes_moved += size
             done[m] = True
             in_chain[m] = False
-            order[ran] = m
+            moved[ran] = t.make_handle(slot, entry.generation)
             ran += 1
 
     usable = geometry[t.G_USABLE_CHUNKS]
@@ -410,4 +410,4 @@ def apply_moves(geometry, pages, handles, nodes, stack_heads, counters, arena, s
             t.release_page(pages, counters, pfn)
             freed += 1
     counters[t.C_PAGES_COMPACTED] += freed
-    return freed, bytes_moved, order
+    return freed, bytes_moved, moved

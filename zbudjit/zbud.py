@@ -87,6 +87,28 @@ def _file_page(pages, nodes, stack_heads, counters, usable, pfn):
 
 
 @njit(cache=True, nogil=True)
+def _side_address(pfn, chunks, last, page_shift, chunk_shift, first_offset):
+    """Byte address of a buddy: FIRST at ``first_offset``, LAST against the end of the page."""
+    if last:
+        return ((pfn + 1) << page_shift) - (np.int64(chunks) << chunk_shift)
+    return (pfn << page_shift) + first_offset
+
+
+@njit(cache=True, nogil=True)
+def _put_on_page(record, pfn, slot, chunks, page_shift, chunk_shift, first_offset):
+    """Put the object in handle ``slot`` on the page's free side (FIRST if empty, as zbud does,
+    else LAST); returns its address."""
+    last = record.first_slot != 0
+    if last:
+        record.last_slot = slot + 1
+        record.last_chunks = chunks
+    else:
+        record.first_slot = slot + 1
+        record.first_chunks = chunks
+    return _side_address(pfn, chunks, last, page_shift, chunk_shift, first_offset)
+
+
+@njit(cache=True, nogil=True)
 def _empty_side(record, slot):
     """Take the object in handle ``slot`` off its side of the page."""
     if record.first_slot == slot + 1:
@@ -154,14 +176,7 @@ def alloc_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
             journal[i, J_SOURCE] = source
             journal[i, J_LRU_POS] = record.lru_pos
             journal[i, J_SLOT_FROM_STACK] = slot_from_stack
-        if record.first_slot == 0:
-            record.first_slot = slot + 1
-            record.first_chunks = chunks
-            address = (pfn << page_shift) + first_offset
-        else:
-            record.last_slot = slot + 1
-            record.last_chunks = chunks
-            address = ((pfn + 1) << page_shift) - (chunks << chunk_shift)
+        address = _put_on_page(record, pfn, slot, chunks, page_shift, chunk_shift, first_offset)
         _file_page(pages, nodes, stack_heads, counters, usable, pfn)
         t.lru_to_head(pages, lru_log, counters, pfn)
         entry = handles[slot]
@@ -381,12 +396,8 @@ def _check_side(geometry, pages, handles, counters, pfn, slot_plus_one, chunks, 
     chunk_shift = geometry[t.G_CHUNK_SHIFT]
     if size == 0 or ((size + (np.int64(1) << chunk_shift) - 1) >> chunk_shift) != chunks:
         return False
-    page_shift = geometry[t.G_PAGE_SHIFT]
-    if last:
-        expected = ((pfn + 1) << page_shift) - (np.int64(chunks) << chunk_shift)
-    else:
-        expected = (pfn << page_shift) + geometry[t.G_FIRST_OFFSET]
-    return entry.address == expected
+    return entry.address == _side_address(pfn, chunks, last, geometry[t.G_PAGE_SHIFT], chunk_shift,
+                                          geometry[t.G_FIRST_OFFSET])
 
 
 @njit(cache=True, nogil=True)

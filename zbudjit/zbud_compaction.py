@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit
 
 from . import _tables as t
-from .zbud import _clear_page, _empty_side, _file_page
+from .zbud import _clear_page, _empty_side, _file_page, _put_on_page
 
 FIRST = 0
 LAST = 1
@@ -313,19 +313,13 @@ def _vacate(pages, handles, page_shift, slot):
 
 
 @njit(cache=True, nogil=True)
-def _place(geometry, pages, handles, slot, pfn, side):
-    """Put the object in ``slot`` on ``side`` of page ``pfn``; returns its new address."""
+def _place(geometry, pages, handles, slot, pfn):
+    """Put the object in ``slot`` on page ``pfn``; returns its new address. The page then holds
+    only the group's staying object, so the free side is the one the plan chose."""
     chunk_shift = geometry[t.G_CHUNK_SHIFT]
-    size = np.int64(handles[slot].size)
-    chunks = (size + (np.int64(1) << chunk_shift) - 1) >> chunk_shift
-    record = pages[pfn]
-    if side == FIRST:
-        record.first_slot = slot + 1
-        record.first_chunks = chunks
-        return (pfn << geometry[t.G_PAGE_SHIFT]) + geometry[t.G_FIRST_OFFSET]
-    record.last_slot = slot + 1
-    record.last_chunks = chunks
-    return ((pfn + 1) << geometry[t.G_PAGE_SHIFT]) - (chunks << chunk_shift)
+    chunks = (np.int64(handles[slot].size) + (np.int64(1) << chunk_shift) - 1) >> chunk_shift
+    return _put_on_page(pages[pfn], pfn, slot, chunks, geometry[t.G_PAGE_SHIFT], chunk_shift,
+                        geometry[t.G_FIRST_OFFSET])
 
 
 @njit(cache=True, nogil=True)
@@ -385,7 +379,7 @@ def apply_moves(geometry, pages, handles, nodes, stack_heads, counters, arena, s
             size = np.int64(entry.size)
             if m != parked:
                 _vacate(pages, handles, page_shift, slot)
-            address = _place(geometry, pages, handles, slot, pfns[m], sides[m])
+            address = _place(geometry, pages, handles, slot, pfns[m])
             if m == parked:
                 arena[address:address + size] = scratch[:size]
             else:

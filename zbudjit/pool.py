@@ -437,6 +437,18 @@ class Pool:
         """Every live handle (uint64), in slot order."""
         return t.live_handles(self._handles, self._counters)
 
+    def page_fill(self):
+        """Bytes stored on each page (int64), indexed by pfn, for the pfns used so far.
+
+        A released or never-used page reads 0. The array's length is the page watermark, so two
+        snapshots of one pool may differ in length; pad the shorter with zeros to compare them.
+        """
+        watermark = int(self._counters[t.C_PAGE_WATERMARK])
+        used = self._handles[:int(self._counters[t.C_SLOT_WATERMARK])]
+        used = used[used["size"] != 0]
+        pfns = used["address"] >> int(self._geometry[t.G_PAGE_SHIFT])
+        return np.bincount(pfns, weights=used["size"], minlength=watermark).astype(np.int64)
+
     def lru_order(self):
         """Pfns of the used pages, LRU head (most recently allocated into) first."""
         return t.lru_order(self._pages, self._lru_log, self._counters)

@@ -24,7 +24,8 @@ reference ZbudSpec / engine, alloc + random free    >= 300
 The memory floor (``floor.py``) is, per op, one random 8-byte read of a table with one uint64 per
 handle slot plus one random read-modify-write of a 24-byte record in a table with one record per
 page, for the same number of ops. The bare dispatch is a call of a trivial ``@njit`` function
-taking ten 1-D arrays.
+taking ten 1-D arrays. Both, and the helpers that time an operation against them, live in
+``zbudjit.bench`` (``floor.py`` re-exports them), shared with the ``zbudjit bench`` command.
 """
 
 import numpy as np
@@ -33,7 +34,7 @@ import zbudjit as zj
 
 from . import floor
 from .common import (PAGES, PARAM_NAMES, RATIO_OBJECTS, RATIO_PAGES, SIZE_KINDS, filled_pool,
-                     object_sizes, permutation, seconds, warm_up)
+                     object_sizes, permutation, warm_up)
 
 
 class Alloc:
@@ -131,6 +132,7 @@ class Ratios:
     timeout = 600
 
     def setup(self):
+        floor.require()
         warm_up()
         self.sizes = object_sizes("compressed", RATIO_OBJECTS)
         self.order = permutation(RATIO_OBJECTS)
@@ -140,12 +142,7 @@ class Ratios:
     def _versus_floor(self, prepare, operation, ops):
         """Best-of-N of ``operation(prepare())`` over best-of-N of the floor for ``ops`` ops,
         the two interleaved so that a slow spell of the machine hits both."""
-        best, best_floor = np.inf, np.inf
-        for _ in range(self.repeats):
-            state = prepare()
-            best_floor = min(best_floor, self.floor.seconds(ops))
-            best = min(best, seconds(operation, state))
-            del state
+        best, best_floor = floor.versus_floor(self.floor, prepare, operation, ops, self.repeats)
         return best / best_floor
 
     def track_alloc_vs_floor(self):
@@ -184,27 +181,9 @@ class Ratios:
     def track_alloc_free_one_vs_dispatch(self):
         """A one-object alloc+free pair over two calls of a trivial 10-array @njit function."""
         pool, _ = filled_pool(RATIO_PAGES, self.sizes, settle=True)
-        one = np.array([700], np.int64)
-        a0, a1, a2, a3, a4, a5, a6, a7, a8, a9 = floor.dispatch_arguments()
-        noop = floor.dispatch_floor
-        noop(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9)
-        pool.free(pool.alloc(one))
-        calls = 2000
-
-        def pairs():
-            for _ in range(calls):
-                pool.free(pool.alloc(one))
-
-        def dispatches():
-            for _ in range(calls):
-                noop(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9)
-                noop(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9)
-
-        best, best_floor = np.inf, np.inf
-        for _ in range(2 * self.repeats):
-            best_floor = min(best_floor, seconds(dispatches))
-            best = min(best, seconds(pairs))
-        return best / best_floor
+        pair, dispatches = floor.one_object_vs_dispatch(pool, calls=2000, rounds=2 * self.repeats,
+                                                        size=700)
+        return pair / dispatches
 
     track_alloc_free_one_vs_dispatch.unit = "ratio"
 
@@ -219,38 +198,14 @@ class SpecVsEngine:
     timeout = 600
 
     def setup(self):
+        floor.require()
         warm_up()
-        try:
-            from zbudjit.spec import ZbudSpec
-        except ImportError:
-            raise NotImplementedError("zbudjit.spec.ZbudSpec does not exist at this commit")
-        self.spec_class = ZbudSpec
         self.sizes = object_sizes("compressed", self.objects)
-        self.size_list = self.sizes.tolist()
         self.order = permutation(self.objects)
-        self.order_list = self.order.tolist()
-
-    def _spec_round(self):
-        spec = self.spec_class(self.pages)
-
-        def run():
-            handles = spec.alloc(self.size_list)
-            spec.free([handles[i] for i in self.order_list])
-
-        return seconds(run)
-
-    def _engine_round(self):
-        pool = zj.Pool(pages=self.pages)
-
-        def run():
-            handles = pool.alloc(self.sizes)
-            pool.free(handles[self.order])
-
-        return seconds(run)
 
     def track_spec_vs_engine(self):
-        engine = min(self._engine_round() for _ in range(5))
-        spec = min(self._spec_round() for _ in range(2))
+        engine = floor.engine_alloc_free_seconds(self.pages, self.sizes, self.order, 5)
+        spec = floor.spec_alloc_free_seconds(self.pages, self.sizes, self.order, 2)
         return spec / engine
 
     track_spec_vs_engine.unit = "ratio"

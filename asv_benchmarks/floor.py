@@ -12,85 +12,39 @@ nothing else:
     page_records   RECORD_DTYPE[pages]    one random read-modify-write of a 24-byte record per op
 
 The random indices are drawn in advance (:class:`MemoryFloor`), so the timed loop is only the two
-accesses. The two accesses of an op are independent of each other, so the CPU may overlap them and
-the next op's; that is the best case the floor is meant to be.
-
-``RECORD_DTYPE`` is a copy of today's ``zbudjit.zbud.PAGE_DTYPE`` (24 bytes, aligned), kept here so
-the yardstick stays the same when the engine's page record changes.
+accesses. ``RECORD_DTYPE`` is a copy of the engine's page record as it was when the floor was
+defined (24 bytes, aligned), so the yardstick stays the same when the engine's record changes.
 
 Dispatch floor
 --------------
-:func:`dispatch_floor` is a trivial ``@njit`` function taking ten 1-D arrays, about the arity of the
-engine's kernels (``alloc_kernel`` takes 13 arrays, ``free_kernel`` 7): two calls of it are the cost
-of two bare Numba dispatches, the least a one-object ``alloc`` + ``free`` pair can cost.
+:func:`dispatch_floor` is a trivial ``@njit`` function taking ten 1-D arrays, about the arity of
+the engine's kernels: two calls of it are the cost of two bare Numba dispatches, the least a
+one-object ``alloc`` + ``free`` pair can cost.
+
+Where they live
+---------------
+The kernels, ``MemoryFloor`` and the helpers that time an operation against them (best of N of
+each, interleaved) now live in the package, in :mod:`zbudjit.bench`, so that this suite and the
+``zbudjit bench`` command measure against one yardstick; this module re-exports them. They are
+the yardstick: do not change them casually, since every ratio recorded before a change would stop
+being comparable with those after it. On a commit from before they moved, the names are missing
+and :func:`require` skips the benchmarks that need them.
 """
 
-import time
+try:
+    from zbudjit.bench import (RECORD_DTYPE, MemoryFloor, dispatch_arguments, dispatch_floor,
+                               engine_alloc_free_seconds, memory_floor, one_object_vs_dispatch,
+                               spec_alloc_free_seconds, versus_copy, versus_floor)
+    AVAILABLE = True
+except ImportError:          # a commit from before the yardsticks moved into zbudjit.bench
+    AVAILABLE = False
 
-import numpy as np
-from numba import njit
-
-RECORD_DTYPE = np.dtype([
-    ("first_slot", np.uint32),
-    ("last_slot", np.uint32),
-    ("first_chunks", np.uint8),
-    ("last_chunks", np.uint8),
-    ("free_list", np.uint8),
-    ("stamp", np.uint32),
-    ("lru_pos", np.int64),
-], align=True)
-assert RECORD_DTYPE.itemsize == 24
+__all__ = ["RECORD_DTYPE", "MemoryFloor", "dispatch_arguments", "dispatch_floor",
+           "engine_alloc_free_seconds", "memory_floor", "one_object_vs_dispatch", "require",
+           "spec_alloc_free_seconds", "versus_copy", "versus_floor"]
 
 
-@njit(cache=True, nogil=True)
-def memory_floor(handle_words, page_records, handle_index, page_index):
-    """One random handle-word read and one random page-record update per op; returns a checksum
-    of the words read (so the reads cannot be optimised away)."""
-    total = np.uint64(0)
-    for i in range(handle_index.size):
-        total += handle_words[handle_index[i]]
-        record = page_records[page_index[i]]
-        record.stamp = record.stamp + np.uint32(1)
-        record.lru_pos = record.lru_pos + np.int64(record.first_slot)
-    return total
-
-
-@njit(cache=True, nogil=True)
-def dispatch_floor(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9):
-    return 0
-
-
-class MemoryFloor:
-    """Tables the size of a pool's handle and page tables, and ``ops`` random indices into each.
-
-    Parameters
-    ----------
-    handle_slots : int
-        Entries of the handle-word table (the pool's handle slots).
-    pages : int
-        Records of the page-record table (the pool's pages).
-    ops : int
-        Largest number of operations :meth:`seconds` will be asked for.
-    """
-
-    def __init__(self, handle_slots, pages, ops, seed=2014):
-        rng = np.random.default_rng([seed, 11])
-        self.handle_words = rng.integers(0, 1 << 62, handle_slots, dtype=np.uint64)
-        self.page_records = np.zeros(pages, RECORD_DTYPE)
-        self.page_records["first_slot"] = 1          # touch every page of the table now
-        self.handle_index = rng.integers(0, handle_slots, ops)
-        self.page_index = rng.integers(0, pages, ops)
-        self.seconds(ops)                            # compile or load, and warm the tables
-
-    def seconds(self, ops):
-        """Wall time of the floor kernel over the first ``ops`` indices."""
-        handle_index = self.handle_index[:ops]
-        page_index = self.page_index[:ops]
-        start = time.perf_counter()
-        memory_floor(self.handle_words, self.page_records, handle_index, page_index)
-        return time.perf_counter() - start
-
-
-def dispatch_arguments():
-    """Ten small int64 arrays for :func:`dispatch_floor`."""
-    return tuple(np.zeros(4, np.int64) for _ in range(10))
+def require():
+    """Skip the benchmark (NotImplementedError in setup) on a commit without ``zbudjit.bench``."""
+    if not AVAILABLE:
+        raise NotImplementedError("zbudjit.bench (the yardsticks) does not exist at this commit")

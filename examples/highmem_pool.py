@@ -14,12 +14,9 @@ import tempfile
 import numpy as np
 
 import zbudjit as zj
+from zbudjit.workloads import compressed_page_sizes
 
 MiB = 1 << 20
-
-
-def compressed_page_sizes(rng, n, max_size):
-    return np.where(rng.random(n) < 0.7, rng.integers(40, 901, n), rng.integers(1500, max_size + 1, n))
 
 
 def run(directory, pages, objects, batch):

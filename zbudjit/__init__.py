@@ -10,8 +10,10 @@
 from .errors import CorruptionError, InvalidHandleError, PoolError, PoolFullError
 from .persist import SaveError, SaveNotFoundError
 from .pool import POLICIES, CompactResult, Pool, ReclaimResult, Stats
+from .zswap import Zswap, ZswapStats
 
 __version__ = "0.1.0"
 
 __all__ = ["POLICIES", "CompactResult", "CorruptionError", "InvalidHandleError", "Pool", "PoolError",
-           "PoolFullError", "ReclaimResult", "SaveError", "SaveNotFoundError", "Stats", "__version__"]
+           "PoolFullError", "ReclaimResult", "SaveError", "SaveNotFoundError", "Stats", "Zswap",
+           "ZswapStats", "__version__"]

@@ -1,111 +1,284 @@
 """The ``zbudjit`` command line.
 
-``zbudjit demo`` fills a pool with objects sized like compressed 4 KiB pages, frees a random share,
-refills, verifies every object byte for byte and prints the pool's statistics.
+- ``zbudjit demo``: zswap over real pages (the files of this Python installation), with a pool small
+  enough that writeback happens; prints the counters, writes a PNG plot, and exits 0 only if every
+  page came back byte for byte.
+- ``zbudjit zswap PATH...``: the same over any files, directories or raw dumps.
+- ``zbudjit replay TRACE``: a trace of (op, id, size) replayed through a pool, stats over time.
+- ``zbudjit bench``: a quick speed check, ns per op and ratios against yardsticks.
+
+``--json`` prints one JSON object on stdout instead of tables. Bad arguments, paths or inputs give
+one line on stderr and exit status 2; a failed verification exits 1.
 """
 
 import argparse
+import dataclasses
+import json
 import sys
-import time
 
 import numpy as np
 
-from . import Pool, PoolError, __version__
-from ._tables import gather_ragged
+from . import POLICIES, Pool, PoolError, __version__, compressors
+
+DEMO_PLOT = "zbudjit-demo.png"
 
 
-def compressed_page_sizes(rng, n, max_size):
-    """Sizes like zswap's compressed pages: most compress well (40-900 B), the rest poorly."""
-    well = rng.integers(40, 901, n)
-    poorly = rng.integers(1500, max_size + 1, n)
-    return np.where(rng.random(n) < 0.7, well, poorly)
+class UsageError(Exception):
+    """A bad argument found after parsing; reported like argparse's own errors."""
 
 
-def _offsets_of(sizes):
-    offsets = np.zeros(sizes.size + 1, np.int64)
-    np.cumsum(sizes, out=offsets[1:])
-    return offsets
-
-
-def random_payload(rng, sizes):
-    offsets = _offsets_of(sizes)
-    return rng.integers(0, 256, int(offsets[-1]), dtype=np.uint8), offsets
-
-
-def _print_stats(stats, page_size):
-    rows = [
-        ("pages used / total", f"{stats.pages_used:,} / {stats.pages_total:,}"),
-        ("objects", f"{stats.objects:,}"),
-        ("bytes stored", f"{stats.bytes_stored:,}"),
-        ("bytes allocated (chunks)", f"{stats.bytes_allocated:,}"),
-        ("density (stored / used pages)", f"{stats.density:.3f}"),
-        ("objects per page", f"{stats.objects / max(stats.pages_used, 1):.3f}"),
-        ("metadata bytes per page", f"{stats.metadata_bytes_per_page:.1f}"),
-        ("metadata bytes per handle", f"{stats.metadata_bytes_per_handle}"),
-    ]
-    histogram = np.array(stats.free_chunks_histogram)
-    full = int(histogram[:1].sum())
-    rows.append(("pages with no free chunk", f"{full:,}"))
-    rows.append(("pages with >= half free", f"{int(histogram[len(histogram) // 2:].sum()):,}"))
+def _table(rows, title=None):
+    """Print (name, value) rows as two aligned columns."""
+    if title:
+        print(title)
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
-        print(f"  {name:<{width}}  {value:>22}")
+        print(f"  {name:<{width}}  {value}")
 
 
-def demo(args):
-    rng = np.random.default_rng(args.seed)
-    pool = Pool(pages=args.pages, page_size=args.page_size)
-    print(f"zbudjit {__version__} demo: {pool!r}")
-    timings = {}
+def _jsonable(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if dataclasses.is_dataclass(value):
+        return {k: _jsonable(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
 
-    def timed(name, call, count):
-        start = time.perf_counter()
-        result = call()
-        timings[name] = (time.perf_counter() - start) / max(count, 1) * 1e9
-        return result
 
-    sizes = compressed_page_sizes(rng, args.objects, pool.max_size)
-    payload, offsets = random_payload(rng, sizes)
-    handles = timed("store", lambda: pool.store(payload, offsets), sizes.size)
-    victims = rng.permutation(handles.size)[: handles.size * 2 // 5]
-    timed("free", lambda: pool.free(handles[victims]), victims.size)
-    kept = np.setdiff1d(np.arange(handles.size), victims)
-    refill = compressed_page_sizes(rng, victims.size, pool.max_size)
-    refill_payload, refill_offsets = random_payload(rng, refill)
-    new_handles = timed("store again", lambda: pool.store(refill_payload, refill_offsets), refill.size)
-    data, data_offsets = timed("read", lambda: pool.read(handles[kept]), kept.size)
+def _progress(args):
+    """Progress bars on stderr, only for a person watching (not with --json, not into a pipe)."""
+    return not args.json and sys.stderr.isatty()
 
-    new_data, _ = pool.read(new_handles)
-    expected, expected_offsets = gather_ragged(payload, offsets, kept)
-    verified = (np.array_equal(data_offsets, expected_offsets) and np.array_equal(data, expected)
-                and np.array_equal(new_data, refill_payload))
-    pool.check()
 
-    print(f"stored {sizes.size:,} objects, freed {victims.size:,} at random, stored {refill.size:,} more")
-    _print_stats(pool.stats(), pool.page_size)
-    for name, ns in timings.items():
-        print(f"  {name + ' (ns per object)':<30}  {ns:>22,.0f}")
-    print("  (a first run also compiles the kernels, and the timings include it)")
-    print("every object read back byte for byte" if verified else "MISMATCH: objects did not read back")
-    return 0 if verified else 1
+def _compressor(name):
+    if name == "auto":
+        return "zstd" if "zstd" in compressors.available() else "zlib"
+    compressors.get_compressor(name)            # a clear error now rather than after reading data
+    return name
+
+
+def _save_plot(figure_of, path, quiet):
+    """Write a plot; without matplotlib, say how to get it (the run itself still succeeded)."""
+    from . import plots
+    try:
+        plots.require_matplotlib()
+    except ImportError as error:
+        if not quiet:
+            print(f"plot skipped: {error}")
+        return None
+    return str(plots.save(figure_of(plots), path))
+
+
+# -- zswap over real pages -------------------------------------------------------------------------
+
+
+def _swap(args, page_set, what):
+    from .workloads import swap_cycle
+
+    if len(page_set) == 0:
+        raise UsageError(f"no pages to swap: {what} holds no data")
+    run = swap_cycle(page_set.pages, policy=args.policy, compressor=_compressor(args.compressor),
+                     pool_percent=args.pool_percent, ram_pages=args.ram_pages,
+                     batches=args.batches, seed=args.seed, progress=_progress(args))
+    title = f"zswap ({run.compressor}, {args.policy}) over {what}"
+    plot = None
+    if args.plot:
+        plot = _save_plot(lambda plots: plots.report_figure(
+            run.timeline, run.page_fill, run.page_size, title=title), args.plot, args.json)
+    if args.json:
+        print(json.dumps(_jsonable({
+            "data": {"what": what, "files": len(page_set.sources), "pages": run.pages,
+                     "page_size": run.page_size, "skipped": page_set.skipped},
+            "compressor": run.compressor, "policy": args.policy,
+            "pool_percent": args.pool_percent, "ram_pages": args.ram_pages or run.pages,
+            "stats": run.stats, "store_seconds": run.store_seconds,
+            "load_seconds": run.load_seconds, "verified": run.verified,
+            "mismatched_pages": run.mismatched[:100], "plot": plot}), indent=2))
+    else:
+        _print_swap(run, page_set, what, title, plot)
+    return 0 if run.verified else 1
+
+
+def _print_swap(run, page_set, what, title, plot):
+    s = run.stats
+    mib = run.pages * run.page_size / 2**20
+    rows = [
+        ("data", f"{run.pages:,} pages of {run.page_size} B ({mib:,.1f} MiB) "
+                 f"from {len(page_set.sources):,} files"),
+        ("pool limit", f"{s.pool_limit_pages:,} pages ({run.pool_pages * run.page_size / 2**20:,.1f} MiB)"),
+        ("stored_pages", f"{s.stored_pages:,}"),
+        ("same_filled_pages", f"{s.same_filled_pages:,}"),
+        ("pool pages used", f"{s.pool_pages:,}"),
+        ("pool_total_size", f"{s.pool_total_size:,} B"),
+        ("written_back_pages", f"{s.written_back_pages:,}"),
+        ("pool_limit_hit", f"{s.pool_limit_hit:,}"),
+        ("reject_compress_poor", f"{s.reject_compress_poor:,}"),
+        ("reject_alloc_fail", f"{s.reject_alloc_fail:,}"),
+        ("pages in the swap file", f"{s.swap_pages:,}"),
+        ("loads from pool / same-filled / swap",
+         f"{s.loads_from_pool:,} / {s.loads_from_same_filled:,} / {s.loads_from_swap:,}"),
+        ("compression ratio (pooled pages)", f"{s.compression_ratio:.2f}"),
+        ("effective ratio (pooled pages / pool memory)", f"{s.effective_ratio:.2f}"),
+        ("pool density (bytes stored / pool memory)", f"{s.pool_density:.3f}"),
+        ("swap out", f"{run.store_seconds:.2f} s ({mib / run.store_seconds:,.0f} MiB/s)"),
+        ("swap in and verify", f"{run.load_seconds:.2f} s ({mib / run.load_seconds:,.0f} MiB/s)"),
+    ]
+    if page_set.skipped:
+        rows.insert(1, ("files skipped (unreadable or not regular)", f"{len(page_set.skipped):,}"))
+    _table(rows, title)
+    if plot:
+        print(f"plot written to {plot}")
+    if run.verified:
+        print(f"every one of the {run.pages:,} pages loaded back byte for byte")
+    else:
+        print(f"MISMATCH: {run.mismatched.size:,} pages did not load back, first ids "
+              f"{run.mismatched[:10].tolist()}")
+
+
+def _cmd_demo(args):
+    from .pagesource import default_pages
+    pages = default_pages(args.page_size, max_pages=args.max_pages, progress=_progress(args))
+    return _swap(args, pages, "the files of this Python installation")
+
+
+def _cmd_zswap(args):
+    from .pagesource import read_pages
+    pages = read_pages(args.paths, args.page_size, max_pages=args.max_pages,
+                       progress=_progress(args))
+    return _swap(args, pages, ", ".join(args.paths))
+
+
+# -- replay and bench ------------------------------------------------------------------------------
+
+
+def _cmd_replay(args):
+    from .replay import load_trace, replay
+
+    trace = load_trace(args.trace)
+    pool = Pool(pages=args.pages, policy=args.policy, page_size=args.page_size)
+    result = replay(trace, pool, samples=args.samples, progress=_progress(args),
+                    on_full=args.on_full)
+    plot = None
+    if args.plot:
+        plot = _save_plot(lambda plots: plots.timeline_figure(
+            result.timeline, title=f"replay of {args.trace}"), args.plot, args.json)
+    if args.json:
+        print(json.dumps(_jsonable({"trace": args.trace, "ops": result.ops,
+                                    "seconds": result.seconds, "final": result.final,
+                                    "timeline": result.timeline, "plot": plot}), indent=2))
+        return 0
+    timeline = result.timeline
+    picks = np.unique(np.linspace(0, timeline["time"].size - 1, 11).astype(int))
+    print(f"replayed {result.ops:,} operations of {args.trace} in {result.seconds:.2f} s")
+    header = f"  {'ops':>12} {'objects':>10} {'pages':>10} {'density':>8}"
+    print(header)
+    for i in picks:
+        print(f"  {timeline['time'][i]:>12,} {timeline['objects'][i]:>10,} "
+              f"{timeline['pool_pages'][i]:>10,} {timeline['density'][i]:>8.3f}")
+    final = result.final
+    _table([("pages used / total", f"{final.pages_used:,} / {final.pages_total:,}"),
+            ("objects", f"{final.objects:,}"), ("bytes stored", f"{final.bytes_stored:,}"),
+            ("density", f"{final.density:.3f}")], "final pool")
+    if plot:
+        print(f"plot written to {plot}")
+    return 0
+
+
+def _cmd_bench(args):
+    from .bench import format_table, run_bench
+    rows = run_bench(pages=args.pages, repeat=args.repeat, progress=_progress(args))
+    if args.json:
+        print(json.dumps(_jsonable(rows), indent=2))
+    else:
+        print(f"zbudjit {__version__} bench: {args.pages:,}-page pool, best of {args.repeat}; "
+              "ratios are measured against their yardstick in the same run")
+        print(format_table(rows))
+    return 0
+
+
+# -- argument parsing ------------------------------------------------------------------------------
+
+
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _percent(text):
+    value = int(text)
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 100, got {value}")
+    return value
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="zbudjit", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"zbudjit {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def swap_options(sub, plot_default, max_pages_default):
+        sub.add_argument("--policy", choices=sorted(POLICIES), default="zbud")
+        sub.add_argument("--compressor", choices=("auto",) + compressors.NAMES, default="auto",
+                         help="auto: zstd if installed, else zlib")
+        sub.add_argument("--pool-percent", type=_percent, default=20,
+                         help="zswap's max_pool_percent (default 20)")
+        sub.add_argument("--ram-pages", type=_positive, default=None,
+                         help="simulated RAM in pages (default: the number of pages swapped)")
+        sub.add_argument("--page-size", type=int, default=4096)
+        sub.add_argument("--max-pages", type=_positive, default=max_pages_default,
+                         help="read at most this many pages")
+        sub.add_argument("--batches", type=_positive, default=50,
+                         help="swap out and in in this many batches (timeline samples)")
+        sub.add_argument("--seed", type=int, default=0, help="seed of the swap-in order")
+        sub.add_argument("--plot", metavar="FILE", default=plot_default, help="write a PNG plot")
+        sub.add_argument("--json", action="store_true", help="print one JSON object")
+
+    demo = commands.add_parser("demo", help="zswap over this Python installation's files")
+    swap_options(demo, DEMO_PLOT, 32768)
+    demo.set_defaults(run=_cmd_demo)
+
+    zswap = commands.add_parser("zswap", help="zswap over files, directories or raw dumps")
+    zswap.add_argument("paths", nargs="+", metavar="PATH")
+    swap_options(zswap, None, None)
+    zswap.set_defaults(run=_cmd_zswap)
+
+    replay = commands.add_parser("replay", help="replay a trace (CSV or NPZ of op, id, size)")
+    replay.add_argument("trace", metavar="TRACE")
+    replay.add_argument("--pages", type=_positive, default=1 << 20, help="pool size in pages")
+    replay.add_argument("--policy", choices=sorted(POLICIES), default="zbud")
+    replay.add_argument("--page-size", type=int, default=4096)
+    replay.add_argument("--samples", type=_positive, default=200)
+    replay.add_argument("--on-full", choices=("error", "reclaim"), default="error",
+                        help="when the pool is full: stop, or write back LRU pages")
+    replay.add_argument("--plot", metavar="FILE", help="write a PNG plot of the timeline")
+    replay.add_argument("--json", action="store_true", help="print one JSON object")
+    replay.set_defaults(run=_cmd_replay)
+
+    bench = commands.add_parser("bench", help="a quick speed check: ns per op and ratios")
+    bench.add_argument("--pages", type=_positive, default=1 << 18, help="pool size in pages")
+    bench.add_argument("--repeat", type=_positive, default=3, help="best of this many runs")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.set_defaults(run=_cmd_bench)
+    return parser
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="zbudjit", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"zbudjit {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo_parser = commands.add_parser("demo", help="fill a pool with compressed-page-like objects")
-    demo_parser.add_argument("--pages", type=int, default=131_072, help="pool size in pages")
-    demo_parser.add_argument("--objects", type=int, default=150_000, help="objects stored first")
-    demo_parser.add_argument("--page-size", type=int, default=4096)
-    demo_parser.add_argument("--seed", type=int, default=2014)
+    parser = _parser()
     args = parser.parse_args(argv)
-    if args.objects < 1:
-        parser.error("--objects must be at least 1")
     try:
-        return demo(args)
-    except (PoolError, ValueError, TypeError) as error:
-        print(f"zbudjit: {error}", file=sys.stderr)
+        return args.run(args)
+    except (UsageError, PoolError, ValueError, TypeError, KeyError, OSError, ImportError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        if isinstance(error, OSError) and error.filename:
+            message = f"{error.strerror}: {error.filename}"
+        print(f"zbudjit: {message}", file=sys.stderr)
         return 2
 
 

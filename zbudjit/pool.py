@@ -189,6 +189,20 @@ class Pool:
         """Largest object, in bytes, this pool can hold."""
         return int(self._geometry[t.G_MAX_SIZE])
 
+    # Cheap counters (stats() also builds the fill histogram)
+
+    @property
+    def pages_used(self):
+        return int(self._counters[t.C_PAGES_USED])
+
+    @property
+    def objects(self):
+        return int(self._counters[t.C_OBJECTS])
+
+    @property
+    def bytes_stored(self):
+        return int(self._counters[t.C_BYTES_STORED])
+
     def __repr__(self):
         c = self._counters
         return (f"Pool(pages={self.pages_total}, policy={self.policy!r}, page_size={self.page_size}, "

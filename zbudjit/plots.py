@@ -1,0 +1,429 @@
+"""Figures of a pool: its occupancy over time, how full its pages are, and compaction before/after.
+
+Every function here returns a :class:`matplotlib.figure.Figure` drawn on its own Agg canvas, without
+pyplot, so it works headless and leaves no global state behind (the user's backend choice and
+pyplot's figure list are untouched). Write one to disk with :func:`save`.
+
+matplotlib is an optional dependency: install it with ``pip install "zbudjit[plot]"``. It is
+imported only when a figure is built; without it every function raises :class:`ImportError` with
+that install hint (call :func:`require_matplotlib` to check up front).
+
+>>> import numpy as np
+>>> from zbudjit import plots
+>>> fill = np.array([0, 4000, 2100, 0, 900])          # bytes stored on each pfn
+>>> figure = plots.fill_histogram_figure(fill, page_size=4096)
+>>> path = plots.save(figure, "fill.png")              # doctest: +SKIP
+"""
+
+import math
+import numbers
+import pathlib
+
+import numpy as np
+
+__all__ = ["fill_heatmap_figure", "fill_histogram_figure", "report_figure", "require_matplotlib",
+           "save", "timeline_figure"]
+
+INSTALL_HINT = 'pip install "zbudjit[plot]"'
+DPI = 120
+HISTOGRAM_BINS = 32
+MAX_CELLS = 1 << 20
+"""A heatmap shows at most this many cells (1024 x 1024); larger pools average blocks of pages."""
+
+TIMELINE_REQUIRED = ("time", "pool_pages", "density")
+# Optional page series, in drawing order: key -> (legend label, line style).
+TIMELINE_OPTIONAL = {
+    "stored_pages": ("pages held in the pool", dict(color="tab:green", linewidth=1.5)),
+    "written_back_pages": ("pages written back (cumulative)", dict(color="tab:red", linewidth=1.5)),
+    "limit_pages": ("pool limit", dict(color="black", linestyle="--", linewidth=1.2)),
+}
+FREE_COLOUR = "0.82"
+
+
+# -- matplotlib, imported lazily -----------------------------------------------------------------
+
+def require_matplotlib():
+    """Check that matplotlib is importable.
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is missing; the message says ``pip install "zbudjit[plot]"``.
+    """
+    _matplotlib()
+
+
+def _matplotlib():
+    """``(Figure, FigureCanvasAgg)``, or ImportError with the install hint."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as error:
+        raise ImportError(f"zbudjit's figures need matplotlib: {INSTALL_HINT}") from error
+    return Figure, FigureCanvasAgg
+
+
+def _new_figure(figsize):
+    Figure, FigureCanvasAgg = _matplotlib()
+    figure = Figure(figsize=figsize, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+# -- input checks ----------------------------------------------------------------------------------
+
+def _check_page_size(page_size):
+    if isinstance(page_size, bool) or not isinstance(page_size, numbers.Integral):
+        raise TypeError(f"page_size must be an integer, not {type(page_size).__name__}")
+    if page_size <= 0:
+        raise ValueError(f"page_size must be positive, not {page_size}")
+    return int(page_size)
+
+
+def _check_fill(page_fill, page_size, name="page_fill"):
+    """``page_fill`` as a 1-D int64 array with every entry in 0..page_size."""
+    fill = np.asarray(page_fill)
+    if fill.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one entry per pfn), not {fill.ndim}-D")
+    if fill.dtype.kind not in "iu":
+        if fill.size == 0 and fill.dtype.kind == "f":
+            fill = fill.astype(np.int64)      # np.asarray([]) is float64
+        else:
+            raise TypeError(f"{name} must hold integers (bytes per page), not {fill.dtype}")
+    negative = np.flatnonzero(fill < 0)
+    if negative.size:
+        pfn = int(negative[0])
+        raise ValueError(f"{name} has negative fill: {name}[{pfn}] = {int(fill[pfn])} "
+                         f"({negative.size} negative entries)")
+    over = np.flatnonzero(fill > page_size)
+    if over.size:
+        pfn = int(over[0])
+        raise ValueError(f"{name} has fill above page_size {page_size}: {name}[{pfn}] = "
+                         f"{int(fill[pfn])} ({over.size} entries over)")
+    return fill.astype(np.int64, copy=False)
+
+
+def _check_timeline(timeline):
+    """``(series, time_label)``: the known series of ``timeline`` as float arrays of one length."""
+    if not hasattr(timeline, "keys") or not hasattr(timeline, "__getitem__"):
+        raise TypeError(f"timeline must be a dict of arrays, not {type(timeline).__name__}")
+    missing = [key for key in TIMELINE_REQUIRED if key not in timeline]
+    if missing:
+        raise ValueError(f"timeline is missing the required key(s) {', '.join(map(repr, missing))} "
+                         f"(required: {', '.join(TIMELINE_REQUIRED)})")
+    series = {}
+    for key in TIMELINE_REQUIRED + tuple(TIMELINE_OPTIONAL):
+        if key not in timeline:
+            continue
+        values = np.asarray(timeline[key])
+        if values.ndim != 1:
+            raise ValueError(f"timeline[{key!r}] must be 1-D, not {values.ndim}-D")
+        if values.dtype.kind not in "iuf":
+            raise TypeError(f"timeline[{key!r}] must be numeric, not {values.dtype}")
+        series[key] = values.astype(np.float64)
+    lengths = {key: values.size for key, values in series.items()}
+    if len(set(lengths.values())) > 1:
+        listed = ", ".join(f"{key}: {size}" for key, size in lengths.items())
+        raise ValueError(f"timeline arrays must all have one length, not ({listed})")
+    if lengths["time"] == 0:
+        raise ValueError("timeline has no samples (its arrays are empty)")
+    for key, values in series.items():
+        if key == "time":
+            continue
+        if np.any(values < 0):
+            raise ValueError(f"timeline[{key!r}] has negative values")
+    density = series["density"]
+    if np.any(density > 1 + 1e-9):
+        raise ValueError(f"timeline['density'] must be a fraction in 0..1, but reaches "
+                         f"{np.nanmax(density):g}")
+    label = timeline.get("time_label", "pages stored") if hasattr(timeline, "get") else "pages stored"
+    if not isinstance(label, str):
+        raise TypeError(f"timeline['time_label'] must be a str, not {type(label).__name__}")
+    return series, label
+
+
+# -- drawing ---------------------------------------------------------------------------------------
+
+def _draw_timeline(axes, series, time_label):
+    time = series["time"]
+    lines = [axes.plot(time, series["pool_pages"], color="tab:blue", linewidth=2,
+                       label="pool pages (used)")[0]]
+    for key, (label, style) in TIMELINE_OPTIONAL.items():
+        if key in series:
+            lines.append(axes.plot(time, series[key], label=label, **style)[0])
+    axes.set_xlabel(time_label)
+    axes.set_ylabel("pages")
+    axes.set_ylim(bottom=0)
+    axes.grid(True, alpha=0.3)
+
+    right = axes.twinx()
+    lines.append(right.plot(time, series["density"] * 100, color="tab:orange", linewidth=1.5,
+                            linestyle="-.", label="density (right axis)")[0])
+    right.set_ylim(0, 105)
+    right.set_ylabel("density (% of used-page bytes)", color="tab:orange")
+    right.tick_params(axis="y", colors="tab:orange")
+    # Legend on the twin (drawn on top), outside the plot on the right so it hides no data.
+    right.legend(lines, [line.get_label() for line in lines], loc="upper left",
+                 bbox_to_anchor=(1.12, 1.0), borderaxespad=0, fontsize="small")
+    return right
+
+
+def _draw_histogram(axes, fill, page_size):
+    used = fill[fill > 0]
+    percent = used * (100.0 / page_size)
+    edges = np.linspace(0.0, 100.0, HISTOGRAM_BINS + 1)
+    axes.hist(percent, bins=edges, color="tab:blue", edgecolor="white", linewidth=0.5,
+              label=f"{used.size:,} used pages")
+    axes.set_xlim(0, 100)
+    axes.set_xlabel(f"fill (% of the {page_size:,}-byte page)")
+    axes.set_ylabel("used pages")
+    axes.grid(True, axis="y", alpha=0.3)
+    if used.size:
+        mean = float(percent.mean())
+        axes.axvline(mean, color="tab:red", linestyle="--", linewidth=1.5,
+                     label=f"mean fill {mean:.1f}%")
+        axes.legend(loc="upper left", fontsize="small")
+    else:
+        axes.text(0.5, 0.5, "no used pages", transform=axes.transAxes, ha="center", va="center",
+                  color="0.4")
+
+
+def _block_means(fraction, block):
+    """Mean of each run of ``block`` consecutive entries (the last run may be shorter)."""
+    if block == 1:
+        return fraction
+    starts = np.arange(0, fraction.size, block)
+    sums = np.add.reduceat(fraction, starts)
+    counts = np.diff(np.append(starts, fraction.size))
+    return sums / counts
+
+
+# -- public figures --------------------------------------------------------------------------------
+
+def timeline_figure(timeline, title="pool occupancy over time"):
+    """The pool's pages and density over time.
+
+    Parameters
+    ----------
+    timeline : dict
+        Equal-length 1-D numeric arrays sampled over time. Required: ``"time"`` (x values),
+        ``"pool_pages"`` (pages the pool uses) and ``"density"`` (bytes stored / bytes of used
+        pages, 0..1). Drawn when present: ``"limit_pages"`` (dashed), ``"written_back_pages"``
+        (cumulative pages written to the swap file) and ``"stored_pages"`` (pages held in the
+        pool). ``"time_label"`` (str) labels the x axis, ``"pages stored"`` by default. Other keys
+        are ignored.
+    title : str, optional
+        The figure's title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes of pages (left) with a twin axes of density in % (right) and a legend of both.
+
+    Raises
+    ------
+    ValueError
+        A required key is missing, the arrays differ in length or are empty, a page count is
+        negative, or density is above 1.
+    TypeError
+        ``timeline`` is not a mapping, an array is not numeric, or ``time_label`` is not a str.
+    ImportError
+        matplotlib is missing.
+    """
+    series, time_label = _check_timeline(timeline)
+    figure = _new_figure((9.5, 4.8))
+    axes = figure.add_subplot()
+    _draw_timeline(axes, series, time_label)
+    axes.set_title(title)
+    return figure
+
+
+def fill_histogram_figure(page_fill, page_size, title="page fill"):
+    """Histogram of how full the used pages are.
+
+    Parameters
+    ----------
+    page_fill : numpy.ndarray
+        Integer bytes stored on each page, indexed by pfn; 0 is a free or unused page (as from
+        :meth:`zbudjit.Pool.page_fill`). Only used pages (fill > 0) are counted.
+    page_size : int
+        Bytes in a page.
+    title : str, optional
+        The figure's title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Used pages by fill fraction (0..100 % of the page, 32 bins), with the mean fill marked.
+
+    Raises
+    ------
+    ValueError
+        ``page_fill`` is not 1-D, has a negative entry or one above ``page_size``; ``page_size``
+        is not positive.
+    TypeError
+        ``page_fill`` does not hold integers, or ``page_size`` is not an integer.
+    ImportError
+        matplotlib is missing.
+    """
+    page_size = _check_page_size(page_size)
+    fill = _check_fill(page_fill, page_size)
+    figure = _new_figure((7.5, 4.5))
+    axes = figure.add_subplot()
+    _draw_histogram(axes, fill, page_size)
+    axes.set_title(title)
+    return figure
+
+
+def fill_heatmap_figure(before, after, page_size, title="page fill by pfn", *, max_cells=MAX_CELLS):
+    """Side-by-side maps of every page's fill, before and after compaction.
+
+    Pfns are laid out row-major in one near-square grid shared by both panels (``width =
+    ceil(sqrt(cells))``); colour is the fill fraction 0..1 on a shared colour bar, free pages are
+    grey and cells past the last pfn are blank. Pools of more than ``max_cells`` pfns are
+    downsampled: each cell is the mean fill fraction of ``k`` consecutive pfns (free pages count
+    as 0; a cell is free only when all its pages are), and the axis labels say so.
+
+    Parameters
+    ----------
+    before, after : numpy.ndarray
+        Integer bytes stored on each page, indexed by pfn (0 = free). They may differ in length:
+        the shorter is padded with free pages.
+    page_size : int
+        Bytes in a page.
+    title : str, optional
+        The figure's title.
+    max_cells : int, optional
+        Most cells a panel shows; 1024 x 1024 by default.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two image axes titled ``"before compaction: N pages used"`` and ``"after compaction: M
+        pages used"``, and a colour bar.
+
+    Raises
+    ------
+    ValueError
+        An array is not 1-D, has a negative entry or one above ``page_size``; ``page_size`` or
+        ``max_cells`` is not positive.
+    TypeError
+        An array does not hold integers, or ``page_size``/``max_cells`` is not an integer.
+    ImportError
+        matplotlib is missing.
+    """
+    page_size = _check_page_size(page_size)
+    if isinstance(max_cells, bool) or not isinstance(max_cells, numbers.Integral):
+        raise TypeError(f"max_cells must be an integer, not {type(max_cells).__name__}")
+    if max_cells <= 0:
+        raise ValueError(f"max_cells must be positive, not {max_cells}")
+    fills = [_check_fill(before, page_size, "before"), _check_fill(after, page_size, "after")]
+    pfns = max(fills[0].size, fills[1].size)
+    block = max(1, -(-pfns // int(max_cells)))
+    cells = max(1, -(-pfns // block))
+    width = math.isqrt(cells - 1) + 1                        # ceil(sqrt(cells))
+    rows = -(-cells // width)
+
+    figure = _new_figure((12.0, 5.6))                         # ImportError with the hint first
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+    from matplotlib.patches import Patch, Rectangle
+    from matplotlib.ticker import MaxNLocator
+    cmap = colormaps["viridis"].with_extremes(bad=FREE_COLOUR)
+    norm = Normalize(0.0, 1.0)
+    panels = figure.subplots(1, 2, sharex=True, sharey=True)
+    unit = "pfn" if block == 1 else "cell"
+    for axes, fill, when in zip(panels, fills, ("before", "after")):
+        fraction = np.zeros(pfns, np.float64)
+        fraction[:fill.size] = fill / page_size
+        grid = np.zeros(rows * width, np.float64)
+        means = _block_means(fraction, block)                # empty if both arrays are
+        grid[:means.size] = means
+        shown = np.ma.masked_equal(grid.reshape(rows, width), 0.0)
+        # "antialiased": nearest-neighbour when cells are big on screen, filtered when a grid has
+        # more cells than pixels (a plain nearest-neighbour subsample would alias).
+        image = axes.imshow(shown, cmap=cmap, norm=norm, interpolation="antialiased",
+                            aspect="equal")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+        if rows * width > cells:                             # blank out the cells past the end
+            last = cells - (rows - 1) * width
+            axes.add_patch(Rectangle((last - 0.5, rows - 1.5), width - last, 1.0,
+                                     facecolor="white", edgecolor="none"))
+        used = int(np.count_nonzero(fill))
+        axes.set_title(f"{when} compaction: {used:,} pages used")
+        axes.set_xlabel(f"{unit} mod {width:,}"
+                        + ("" if block == 1 else f"  (each cell = {block:,} pages)"))
+        if axes is panels[0]:
+            axes.set_ylabel(f"{unit} // {width:,}  ({width * block:,} pages a row)")
+    colourbar = figure.colorbar(image, ax=list(panels), shrink=0.85)
+    colourbar.set_label("fill (fraction of the page)" if block == 1
+                        else f"mean fill of {block:,} pages (fraction of a page)")
+    panels[1].legend(handles=[Patch(facecolor=FREE_COLOUR, edgecolor="0.5", label="free page"
+                                    if block == 1 else f"all {block:,} pages free")],
+                     loc="upper right", bbox_to_anchor=(1.0, -0.12), fontsize="small",
+                     borderaxespad=0)
+    figure.suptitle(title)
+    return figure
+
+
+def report_figure(timeline, page_fill, page_size, title="zbudjit demo"):
+    """The timeline (top, wide) over the fill histogram (bottom), for ``zbudjit demo``.
+
+    Parameters
+    ----------
+    timeline : dict
+        As for :func:`timeline_figure`.
+    page_fill : numpy.ndarray
+        As for :func:`fill_histogram_figure`: bytes stored on each pfn, at the end of the run.
+    page_size : int
+        Bytes in a page.
+    title : str, optional
+        The figure's title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels titled ``"pool over time"`` and ``"page fill at the end"``.
+
+    Raises
+    ------
+    ValueError, TypeError, ImportError
+        As for :func:`timeline_figure` and :func:`fill_histogram_figure`.
+    """
+    series, time_label = _check_timeline(timeline)
+    page_size = _check_page_size(page_size)
+    fill = _check_fill(page_fill, page_size)
+    figure = _new_figure((10.0, 8.5))
+    top, bottom = figure.subplots(2, 1, height_ratios=[3, 2])
+    _draw_timeline(top, series, time_label)
+    top.set_title("pool over time")
+    _draw_histogram(bottom, fill, page_size)
+    bottom.set_title("page fill at the end")
+    figure.suptitle(title, fontsize="x-large")
+    return figure
+
+
+def save(figure, path):
+    """Write ``figure`` to ``path`` as a PNG at 120 dpi.
+
+    Parameters
+    ----------
+    figure : matplotlib.figure.Figure
+        A figure from this module (or any matplotlib figure).
+    path : str or os.PathLike
+        The file to write; its directory must exist (none is created). The format is PNG
+        whatever the suffix.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    path = pathlib.Path(path)
+    _, FigureCanvasAgg = _matplotlib()
+    from matplotlib.backend_bases import FigureCanvasBase
+    if type(figure.canvas) is FigureCanvasBase:        # a bare Figure(): draw it with Agg
+        FigureCanvasAgg(figure)
+    figure.savefig(path, dpi=DPI, format="png")
+    return path

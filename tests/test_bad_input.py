@@ -176,3 +176,17 @@ def test_handle_table_never_passes_its_limit(monkeypatch):
     with pytest.raises(zj.PoolFullError, match="handle table"):
         pool.alloc([10])
     pool.check()
+
+
+def test_errors_name_the_offending_element_by_index():
+    pool = zj.Pool(pages=2)
+    with pytest.raises(ValueError) as bad_size:
+        pool.alloc([10, 20, 0])
+    assert bad_size.value.index == 2
+    with pytest.raises(zj.PoolFullError) as full:
+        pool.alloc([4000, 4000, 4000, 10])
+    assert full.value.index == 2
+    handles = pool.alloc([10])
+    with pytest.raises(zj.InvalidHandleError) as repeated:
+        pool.free([handles[0], handles[0]])
+    assert repeated.value.index == 1

@@ -35,7 +35,8 @@ BAD_LENGTH = 6
 def raise_for_status(status, index, what=None):
     """Raise the exception for a kernel's ``(status, index)``; do nothing when ``status`` is OK.
 
-    ``what`` is the batch (handles or sizes) so the message can quote the offending value.
+    ``what`` is the batch (handles or sizes) so the message can quote the offending value. The
+    exception carries the offending element's position in the batch as its ``index`` attribute.
     """
     if status == OK:
         return
@@ -45,17 +46,20 @@ def raise_for_status(status, index, what=None):
         shown = int(what[index])
         value = f" ({shown:#x})" if status in (BAD_HANDLE, DUPLICATE_HANDLE) else f" ({shown})"
     if status == BAD_SIZE:
-        raise ValueError(f"size at index {index}{value} is out of range for this pool")
-    if status == POOL_FULL:
-        raise PoolFullError(f"pool is full: no free page for the object at index {index}; "
-                            "nothing was allocated")
-    if status == BAD_HANDLE:
-        raise InvalidHandleError(f"handle at index {index}{value} is not a live handle of this pool")
-    if status == DUPLICATE_HANDLE:
-        raise InvalidHandleError(f"handle at index {index}{value} is repeated in the batch")
-    if status == BAD_OFFSETS:
-        raise ValueError(f"offsets are not valid at index {index}: they must be non-decreasing, "
-                         "start at or after 0 and end within data")
-    if status == BAD_LENGTH:
-        raise ValueError(f"data for the object at index {index} does not have the object's size")
-    raise PoolError(f"kernel returned unknown status {status} at index {index}")
+        error = ValueError(f"size at index {index}{value} is out of range for this pool")
+    elif status == POOL_FULL:
+        error = PoolFullError(f"pool is full: no free page for the object at index {index}; "
+                              "nothing was allocated")
+    elif status == BAD_HANDLE:
+        error = InvalidHandleError(f"handle at index {index}{value} is not a live handle of this pool")
+    elif status == DUPLICATE_HANDLE:
+        error = InvalidHandleError(f"handle at index {index}{value} is repeated in the batch")
+    elif status == BAD_OFFSETS:
+        error = ValueError(f"offsets are not valid at index {index}: they must be non-decreasing, "
+                           "start at or after 0 and end within data")
+    elif status == BAD_LENGTH:
+        error = ValueError(f"data for the object at index {index} does not have the object's size")
+    else:
+        error = PoolError(f"kernel returned unknown status {status} at index {index}")
+    error.index = index
+    raise error

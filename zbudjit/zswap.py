@@ -307,7 +307,7 @@ class Zswap:
 
     def _store_objects(self, ids, data, offsets, which):
         """Put objects ``which`` of the ragged batch in the pool, making room under the limit as
-        zswap does; returns which were stored (False: the pool had no page left)."""
+        zswap does; returns which were stored (False: the pool had no page left for it)."""
         stored = np.zeros(which.size, np.bool_)
         pool = self.pool
         start = 0
@@ -316,27 +316,26 @@ class Zswap:
                 self._events["pool_limit_hit"] += 1
                 self._write_back(max(1, pool.pages_used - self._accept_pages))
             # Each object needs at most one new page, so a batch this long cannot pass the limit.
+            # A pool with no page left can still pair objects into half-used pages: try them all,
+            # and the first that does not fit splits the batch.
             room = min(self.pool_limit_pages, pool.pages_total) - pool.pages_used
-            if room <= 0:
-                # The pool itself is full: only objects that pair into a half-used page still fit,
-                # and which ones do depends on order, so this rare case goes one object at a time.
-                room = 1
-            batch = which[start:start + room]
-            objects = _ragged_subset(data, offsets, batch)
+            end = min(start + room, which.size) if room > 0 else which.size
             try:
-                handles = pool.store(*objects)
-            except PoolFullError:
-                if batch.size > 1:
-                    raise       # cannot happen: the batch was sized to the pages left
-                start += 1
-                continue
-            chosen = slice(start, start + batch.size)
+                handles = pool.store(*_ragged_subset(data, offsets, which[start:end]))
+            except PoolFullError as error:
+                if error.index == 0:
+                    start += 1              # no page for it: rejected, as a failed zpool_malloc
+                    continue
+                end = start + error.index   # the objects before it fit, placed the same way
+                handles = pool.store(*_ragged_subset(data, offsets, which[start:end]))
+            chosen = slice(start, end)
             stored[chosen] = True
             self._location[ids[chosen]] = POOL
             self._value[ids[chosen]] = handles
-            self._compressed_bytes += int(objects[1][-1]) - HEADER_BYTES * batch.size
-            self._pooled += batch.size
-            start += batch.size
+            sizes = offsets[which[chosen] + 1] - offsets[which[chosen]]
+            self._compressed_bytes += int(sizes.sum()) - HEADER_BYTES * handles.size
+            self._pooled += handles.size
+            start = end
         return stored
 
     def _write_back(self, n_pages):

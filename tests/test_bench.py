@@ -17,6 +17,7 @@ ROWS = [  # name, yardstick, goal
     ("numpy copy", "", ""),
     ("write", "numpy copy", ">= 0.5"),
     ("read", "numpy copy", ">= 0.5"),
+    ("read into a buffer (out=)", "numpy copy", ">= 0.5"),
     ("2 bare dispatches", "", ""),
     ("alloc+free, one object", "2 bare dispatches", "<= 10"),
     ("plain-Python spec", "", ""),

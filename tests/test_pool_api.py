@@ -131,3 +131,24 @@ def test_stamps_renumbered_near_their_limit_keep_every_list():
         spec.free([pairs.pop(h) for h in victims])
         assert_same_as_spec(pool, spec, pairs)
     assert pool._counters[zj.pool.t.C_STAMP] < 10_000
+
+
+def test_read_into_a_reused_buffer():
+    pool = zj.Pool(pages=64)
+    rng = np.random.default_rng(5)
+    sizes = rng.integers(1, 3000, 40)
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    payload = rng.integers(0, 256, offsets[-1], dtype=np.uint8)
+    handles = pool.store(payload, offsets)
+    buffer = np.zeros(offsets[-1] + 100, np.uint8)
+    data, read_offsets = pool.read(handles[::-1], out=buffer)
+    expected, expected_offsets = pool.read(handles[::-1])
+    assert np.shares_memory(data, buffer) and np.array_equal(data, expected)
+    assert np.array_equal(read_offsets, expected_offsets)
+    assert not buffer[offsets[-1]:].any()
+    with pytest.raises(ValueError, match=f"{offsets[-1]:,} bytes"):
+        pool.read(handles, out=np.zeros(offsets[-1] - 1, np.uint8))
+    with pytest.raises(TypeError):
+        pool.read(handles, out=np.zeros(offsets[-1], np.int16))
+    with pytest.raises(ValueError, match="writable"):
+        pool.read(handles, out=np.zeros(2 * offsets[-1], np.uint8)[::2])

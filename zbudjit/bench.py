@@ -14,6 +14,7 @@ alloc                           one batch of ``objects`` into an empty pool   me
 free (random order)             every object of the filled pool, shuffled     memory floor
 re-alloc                        free a random half, then alloc as many        memory floor
 write, read                     ragged write / read of every object           NumPy's copy
+read into a buffer              ``read(out=)`` into memory already mapped      NumPy's copy
 alloc+free, one object          a one-object ``alloc`` then ``free``          2 bare dispatches
 alloc+free batch                alloc the batch, free it in random order      plain-Python spec
 ==============================  ============================================  =====================
@@ -432,6 +433,7 @@ def _warm_up():
     handles = pool.store(data, offsets)
     pool.write(handles, data, offsets)
     pool.read(handles)
+    pool.read(handles, out=data)
     pool.free(handles[np.arange(handles.size)[::-1]])
     for _ in range(2):
         handles = pool.alloc(sizes)
@@ -462,7 +464,7 @@ def run_bench(pages=1 << 18, objects=None, repeat=3, seed=0, progress=False):
     -------
     list of BenchRow
         In order: memory floor, alloc, free (random order), re-alloc, numpy copy, write, read,
-        2 bare dispatches, alloc+free one object, plain-Python spec, alloc+free batch.
+        read into a buffer, 2 bare dispatches, alloc+free one object, plain-Python spec, alloc+free batch.
 
     Raises
     ------
@@ -543,11 +545,16 @@ def run_bench(pages=1 << 18, objects=None, repeat=3, seed=0, progress=False):
         write, copy_write = versus_copy(lambda: pool.write(handles, data, offsets),
                                         destination, data, repeat)
         read, copy_read = versus_copy(lambda: pool.read(handles), destination, data, repeat)
-        del data, destination, offsets, handles
+        received = np.zeros_like(data)               # read(out=) into memory already mapped
+        read_into, copy_into = versus_copy(lambda: pool.read(handles, out=received),
+                                           destination, data, repeat)
+        del data, destination, offsets, handles, received
         next_step()
-        row("numpy copy", min(copy_write, copy_read), objects)
+        row("numpy copy", min(copy_write, copy_read, copy_into), objects)
         row("write", write, objects, copy_write / write, "numpy copy", ">= 0.5")
         row("read", read, objects, copy_read / read, "numpy copy", ">= 0.5")
+        row("read into a buffer (out=)", read_into, objects, copy_into / read_into, "numpy copy",
+            ">= 0.5")
 
         pair, dispatches = one_object_vs_dispatch(pool, rounds=2 * repeat)
         del pool

@@ -30,6 +30,7 @@ BAD_HANDLE = 3
 DUPLICATE_HANDLE = 4
 BAD_OFFSETS = 5
 BAD_LENGTH = 6
+OUT_TOO_SMALL = 7               # index: the bytes needed
 
 
 def raise_for_status(status, index, what=None):
@@ -59,6 +60,8 @@ def raise_for_status(status, index, what=None):
                            "start at or after 0 and end within data")
     elif status == BAD_LENGTH:
         error = ValueError(f"data for the object at index {index} does not have the object's size")
+    elif status == OUT_TOO_SMALL:
+        raise ValueError(f"out is too small: the objects need {index:,} bytes")
     else:
         error = PoolError(f"kernel returned unknown status {status} at index {index}")
     error.index = index

@@ -339,12 +339,23 @@ class Pool:
         status, index = t.write_kernel(self._handles, self._counters, self._arena, handles, data, offsets)
         errors.raise_for_status(status, index, handles if status == errors.BAD_HANDLE else None)
 
-    def read(self, handles):
-        """The objects' bytes as ``(data, offsets)``: object ``i`` is ``data[offsets[i]:offsets[i+1]]``."""
+    def read(self, handles, out=None):
+        """The objects' bytes as ``(data, offsets)``: object ``i`` is ``data[offsets[i]:offsets[i+1]]``.
+
+        ``out``, a writable 1-D uint8 array, receives the bytes instead of a new array (``data`` is
+        then its first ``offsets[-1]`` bytes); reusing one buffer saves touching fresh memory,
+        which costs more than the copy itself. ValueError if it is too small.
+        """
         handles = _handles(handles)
-        status, index, data, offsets = t.read_kernel(self._handles, self._counters, self._arena, handles)
+        if out is not None:
+            if not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.ndim != 1:
+                raise TypeError("out must be a 1-D uint8 numpy array")
+            if not (out.flags.c_contiguous and out.flags.writeable):
+                raise ValueError("out must be C-contiguous and writable")
+        status, index, data, offsets = t.read_kernel(
+            self._handles, self._counters, self._arena, handles, out)
         errors.raise_for_status(status, index, handles)
-        return data, offsets
+        return (data if out is None else out[:offsets[-1]]), offsets
 
     def locate(self, handles):
         """Where each object is now: ``(pfn, offset)`` int64 arrays, offset in bytes from the page start."""
@@ -386,7 +397,7 @@ class Pool:
             self._pages, self._handles, self._lru_log, self._counters, n_pages)
         if handles.size == 0:
             return ReclaimResult(0, handles)
-        _, _, data, offsets = t.read_kernel(self._handles, self._counters, self._arena, handles)
+        _, _, data, offsets = t.read_kernel(self._handles, self._counters, self._arena, handles, None)
         self._busy = True
         try:
             answer = writeback(handles.copy(), data, offsets)

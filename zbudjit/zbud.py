@@ -31,6 +31,7 @@ from numba import njit
 
 from . import _tables as t
 from . import errors
+from ._memory import copy_object, prefetch_write, store_fence, streaming
 
 PAGE_DTYPE = np.dtype([
     ("first_slot", np.uint32),
@@ -187,10 +188,14 @@ def alloc_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
         counters[t.C_BYTES_STORED] += size
         counters[t.C_CHUNKS_USED] += chunks
     if offsets.size > 0:      # only now that nothing can fail: a failed batch leaves no byte behind
+        stream = streaming(offsets[n] - offsets[0])
         for i in range(n):
-            entry = handles[t.handle_slot(out[i])]
-            start = offsets[i]
-            arena[entry.address:entry.address + sizes[i]] = data[start:start + sizes[i]]
+            if not stream and i + t.PREFETCH_AHEAD < n:   # a streaming store needs no line
+                prefetch_write(arena, handles[t.handle_slot(out[i + t.PREFETCH_AHEAD])].address)
+            copy_object(arena, handles[t.handle_slot(out[i])].address, data, offsets[i], sizes[i],
+                        stream)
+        if stream:
+            store_fence()
     return errors.OK, 0
 
 

@@ -32,6 +32,7 @@ import numpy as np
 from numba import njit
 
 from . import _tables as t
+from ._memory import copy_bytes
 from .zbud import _clear_page, _empty_side, _file_page, _put_on_page
 
 FIRST = 0
@@ -370,7 +371,7 @@ def apply_moves(geometry, pages, handles, nodes, stack_heads, counters, arena, s
         if parked >= 0:
             address = handles[slots[parked]].address
             size = handles[slots[parked]].size
-            scratch[:size] = arena[address:address + size]
+            copy_bytes(scratch, 0, arena, address, size)
             _vacate(pages, handles, page_shift, slots[parked])
         for i in range(length - 1, -1, -1):
             m = chain[i]
@@ -381,9 +382,9 @@ def apply_moves(geometry, pages, handles, nodes, stack_heads, counters, arena, s
                 _vacate(pages, handles, page_shift, slot)
             address = _place(geometry, pages, handles, slot, pfns[m])
             if m == parked:
-                arena[address:address + size] = scratch[:size]
+                copy_bytes(arena, address, scratch, 0, size)
             else:
-                arena[address:address + size] = arena[entry.address:entry.address + size]
+                copy_bytes(arena, address, arena, entry.address, size)
             entry.address = address
             bytes_moved += size
             done[m] = True

@@ -233,6 +233,10 @@ def free_kernel(geometry, pages, handles, nodes, stack_heads, counters, batch, s
     """
     n = batch.size
     for i in range(n):
+        if i + t.PREFETCH_AHEAD < n:
+            ahead = t.handle_slot(batch[i + t.PREFETCH_AHEAD])
+            if 0 <= ahead < handles.size:       # the handle is not checked yet
+                prefetch_write(handles, ahead)
         slot = t.live_slot(handles, counters, batch[i])
         if slot < 0:
             _unfree_slots(handles, counters, batch, scratch, i)
@@ -249,6 +253,8 @@ def free_kernel(geometry, pages, handles, nodes, stack_heads, counters, batch, s
     for i in range(n):
         # _free_object and _file_or_release, written out: called here they cost ~130 ns a free
         # (array arguments of a call that LLVM does not inline are reference-counted)
+        if i + t.PREFETCH_AHEAD < n:
+            prefetch_write(pages, scratch[i + t.PREFETCH_AHEAD, 0] >> page_shift)
         slot = t.handle_slot(batch[i])
         size = scratch[i, 1]
         pfn = scratch[i, 0] >> page_shift

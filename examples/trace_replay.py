@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import zbudjit as zj
-from zbudjit.replay import load_trace, replay, save_trace, synthetic_trace
+from zbudjit.replay import FREE, load_trace, replay, save_trace, synthetic_trace
 
 
 def print_rows(rows):
@@ -44,7 +44,7 @@ def main(argv=None):
         size = path.stat().st_size
         loaded = load_trace(path)
     same = all(np.array_equal(getattr(trace, k), getattr(loaded, k)) for k in ("ops", "ids", "sizes"))
-    print(f"trace: {len(loaded):,} records ({np.count_nonzero(loaded.ops == 1):,} frees), "
+    print(f"trace: {len(loaded):,} records ({np.count_nonzero(loaded.ops == FREE):,} frees), "
           f"{size / 1e6:.1f} MB as CSV, read back {'identical' if same else 'DIFFERENT'}")
 
     pool = zj.Pool(pages=args.pages or max(loaded.peak_live(), 1))
@@ -79,10 +79,10 @@ def main(argv=None):
         print(f"  {times[row]:>20,} {timeline['pool_pages'][row]:>10,} {timeline['objects'][row]:>10,} "
               f"{timeline['density'][row]:>8.3f} {timeline['evicted'][row]:>8,}")
 
-    before = pool.stats().pages_used
+    before = pool.pages_used
     start = time.perf_counter()
     compacted = pool.compact()
-    print(f"compaction: {before:,} -> {pool.stats().pages_used:,} pages "
+    print(f"compaction: {before:,} -> {pool.pages_used:,} pages "
           f"({compacted.objects_moved:,} objects moved in {time.perf_counter() - start:.2f} s), "
           f"density {pool.stats().density:.3f}")
 

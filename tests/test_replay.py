@@ -442,6 +442,20 @@ def test_reclaim_forgets_evicted_ids():
     assert pool.stats().objects == 2
 
 
+def test_reclaim_may_evict_the_callers_objects():
+    pool = zj.Pool(pages=4)
+    theirs = pool.store(np.full(6000, 7, np.uint8), [0, 3000, 6000])     # the two oldest pages
+    records = [("a", i, 3000) for i in range(5)] + [("f", 0, 0), ("a", 5, 100)]
+    result = replay(make_trace(records), pool, on_full="reclaim", reclaim_to=1.0, write=True)
+    # the caller's pages go first (their bytes are not a trace pattern: not checked), then id 0's
+    assert result.evicted == 3 and result.verified is True
+    assert result.live_ids.tolist() == [1, 2, 3, 4, 5]
+    assert pool.sizes(result.handles).tolist() == [3000] * 4 + [100]
+    with pytest.raises(zj.InvalidHandleError):
+        pool.sizes(theirs[:1])
+    pool.check()
+
+
 def test_other_objects_survive_replay():
     pool = zj.Pool(pages=200)
     mine = pool.store(np.arange(300, dtype=np.uint8), [0, 100, 300])

@@ -28,6 +28,7 @@ Every kernel here is the algorithm of kernel-notes.md applied element by element
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from . import _tables as t
 from . import errors
@@ -153,16 +154,27 @@ def alloc_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
     chunk_round = (np.int64(1) << chunk_shift) - 1
     journaling = journal.shape[0] > 0
     lru_len_before = counters[t.C_LRU_LEN]
+    # Bit k set: unbuddied[k] may hold a page. Only this batch changes the lists while it runs,
+    # so the mask stays exact and the search for a list jumps over the empty ones.
+    nonempty = np.uint64(0)
+    for free_list in range(usable):
+        if stack_heads[free_list] >= 0:
+            nonempty |= np.uint64(1) << np.uint64(free_list)
     for i in range(n):
         size = sizes[i]
         chunks = (size + chunk_round) >> chunk_shift
         pfn = -1
         source = SOURCE_NEW
-        for free_list in range(chunks, usable):
+        candidates = nonempty >> np.uint64(chunks)
+        while candidates:
+            free_list = chunks + np.int64(trailing_zeros(candidates))
             pfn = t.pop_page(pages, nodes, stack_heads, counters, free_list)
+            if stack_heads[free_list] < 0:
+                nonempty &= ~(np.uint64(1) << np.uint64(free_list))
             if pfn >= 0:
                 source = free_list
                 break
+            candidates = nonempty >> np.uint64(chunks)
         if pfn < 0:
             pfn, from_stack = t.take_page(pages, counters, n_pages)
             if pfn < 0:
@@ -179,6 +191,8 @@ def alloc_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
             journal[i, J_SLOT_FROM_STACK] = slot_from_stack
         address = _put_on_page(record, pfn, slot, chunks, page_shift, chunk_shift, first_offset)
         _file_page(pages, nodes, stack_heads, counters, usable, pfn)
+        if record.free_list != BUDDIED:
+            nonempty |= np.uint64(1) << np.uint64(record.free_list)
         t.lru_to_head(pages, lru_log, counters, pfn)
         entry = handles[slot]
         entry.address = address

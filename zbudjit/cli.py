@@ -14,11 +14,13 @@ one line on stderr and exit status 2; a failed verification exits 1.
 import argparse
 import dataclasses
 import json
+import os
 import sys
 
 import numpy as np
 
 from . import POLICIES, Pool, PoolError, __version__, compressors
+from .pool import MAX_PAGE_SIZE, MIN_PAGE_SIZE
 
 DEMO_PLOT = "zbudjit-demo.png"
 
@@ -62,14 +64,13 @@ def _compressor(name):
     return name
 
 
-def _save_plot(figure_of, path, quiet):
-    """Write a plot; without matplotlib, say how to get it (the run itself still succeeded)."""
+def _save_plot(figure_of, path):
+    """Write a plot; without matplotlib, say so on stderr (the run itself still succeeded)."""
     from . import plots
     try:
         plots.require_matplotlib()
     except ImportError as error:
-        if not quiet:
-            print(f"plot skipped: {error}")
+        print(f"zbudjit: plot skipped: {error}", file=sys.stderr)
         return None
     return str(plots.save(figure_of(plots), path))
 
@@ -89,13 +90,13 @@ def _swap(args, page_set, what):
     plot = None
     if args.plot:
         plot = _save_plot(lambda plots: plots.report_figure(
-            run.timeline, run.page_fill, run.page_size, title=title), args.plot, args.json)
+            run.timeline, run.page_fill, run.page_size, title=title), args.plot)
     if args.json:
         print(json.dumps(_jsonable({
             "data": {"what": what, "files": len(page_set.sources), "pages": run.pages,
                      "page_size": run.page_size, "skipped": page_set.skipped},
             "compressor": run.compressor, "policy": args.policy,
-            "pool_percent": args.pool_percent, "ram_pages": args.ram_pages or run.pages,
+            "pool_percent": args.pool_percent, "ram_pages": run.ram_pages,
             "stats": run.stats, "store_seconds": run.store_seconds,
             "load_seconds": run.load_seconds, "verified": run.verified,
             "mismatched_pages": run.mismatched[:100], "plot": plot}), indent=2))
@@ -110,7 +111,8 @@ def _print_swap(run, page_set, what, title, plot):
     rows = [
         ("data", f"{run.pages:,} pages of {run.page_size} B ({mib:,.1f} MiB) "
                  f"from {len(page_set.sources):,} files"),
-        ("pool limit", f"{s.pool_limit_pages:,} pages ({run.pool_pages * run.page_size / 2**20:,.1f} MiB)"),
+        ("pool limit", f"{s.pool_limit_pages:,} pages ({s.pool_limit_pages * run.page_size / 2**20:,.1f} "
+                       f"MiB) of {run.ram_pages:,} RAM pages"),
         ("stored_pages", f"{s.stored_pages:,}"),
         ("same_filled_pages", f"{s.same_filled_pages:,}"),
         ("pool pages used", f"{s.pool_pages:,}"),
@@ -166,7 +168,7 @@ def _cmd_replay(args):
     plot = None
     if args.plot:
         plot = _save_plot(lambda plots: plots.timeline_figure(
-            result.timeline, title=f"replay of {args.trace}"), args.plot, args.json)
+            result.timeline, title=f"replay of {args.trace}"), args.plot)
     if args.json:
         print(json.dumps(_jsonable({"trace": args.trace, "ops": result.ops,
                                     "seconds": result.seconds, "final": result.final,
@@ -204,22 +206,52 @@ def _cmd_bench(args):
 # -- argument parsing ------------------------------------------------------------------------------
 
 
-def _positive(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line on stderr (no usage block), exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _integer(low, high=None):
+    """An argument type: an integer from ``low`` (to ``high``)."""
+    def integer(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+    return integer
+
+
+def _page_size(text):
+    value = _integer(MIN_PAGE_SIZE, MAX_PAGE_SIZE)(text)
+    if value & (value - 1):
+        raise argparse.ArgumentTypeError(
+            f"must be a power of two from {MIN_PAGE_SIZE} to {MAX_PAGE_SIZE}, got {value}")
     return value
 
 
-def _percent(text):
-    value = int(text)
-    if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 100, got {value}")
-    return value
+def _output_file(text):
+    """An argument type: a file that can be written (checked now, not after the work)."""
+    directory = os.path.dirname(text) or "."
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is a directory")
+    if not os.path.isdir(directory):
+        raise argparse.ArgumentTypeError(f"no such directory: {directory}")
+    if not os.access(text if os.path.exists(text) else directory, os.W_OK):
+        raise argparse.ArgumentTypeError(f"cannot write {text}")
+    return text
+
+
+_positive = _integer(1)
 
 
 def _parser():
-    parser = argparse.ArgumentParser(prog="zbudjit", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="zbudjit", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"zbudjit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -227,17 +259,18 @@ def _parser():
         sub.add_argument("--policy", choices=sorted(POLICIES), default="zbud")
         sub.add_argument("--compressor", choices=("auto",) + compressors.NAMES, default="auto",
                          help="auto: zstd if installed, else zlib")
-        sub.add_argument("--pool-percent", type=_percent, default=20,
+        sub.add_argument("--pool-percent", type=_integer(1, 100), default=20,
                          help="zswap's max_pool_percent (default 20)")
         sub.add_argument("--ram-pages", type=_positive, default=None,
                          help="simulated RAM in pages (default: the number of pages swapped)")
-        sub.add_argument("--page-size", type=int, default=4096)
+        sub.add_argument("--page-size", type=_page_size, default=4096)
         sub.add_argument("--max-pages", type=_positive, default=max_pages_default,
                          help="read at most this many pages")
         sub.add_argument("--batches", type=_positive, default=50,
                          help="swap out and in in this many batches (timeline samples)")
-        sub.add_argument("--seed", type=int, default=0, help="seed of the swap-in order")
-        sub.add_argument("--plot", metavar="FILE", default=plot_default, help="write a PNG plot")
+        sub.add_argument("--seed", type=_integer(0), default=0, help="seed of the swap-in order")
+        sub.add_argument("--plot", metavar="FILE", type=_output_file, default=plot_default,
+                         help="write a PNG plot")
         sub.add_argument("--json", action="store_true", help="print one JSON object")
 
     demo = commands.add_parser("demo", help="zswap over this Python installation's files")
@@ -253,11 +286,12 @@ def _parser():
     replay.add_argument("trace", metavar="TRACE")
     replay.add_argument("--pages", type=_positive, default=1 << 20, help="pool size in pages")
     replay.add_argument("--policy", choices=sorted(POLICIES), default="zbud")
-    replay.add_argument("--page-size", type=int, default=4096)
+    replay.add_argument("--page-size", type=_page_size, default=4096)
     replay.add_argument("--samples", type=_positive, default=200)
     replay.add_argument("--on-full", choices=("error", "reclaim"), default="error",
                         help="when the pool is full: stop, or write back LRU pages")
-    replay.add_argument("--plot", metavar="FILE", help="write a PNG plot of the timeline")
+    replay.add_argument("--plot", metavar="FILE", type=_output_file,
+                        help="write a PNG plot of the timeline")
     replay.add_argument("--json", action="store_true", help="print one JSON object")
     replay.set_defaults(run=_cmd_replay)
 
@@ -272,14 +306,25 @@ def _parser():
 def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
+    if getattr(args, "ram_pages", None) and args.ram_pages * args.pool_percent < 100:
+        parser.error(f"argument --ram-pages: {args.pool_percent}% of {args.ram_pages} RAM pages "
+                     f"leaves the pool no page; give at least {-(-100 // args.pool_percent)}")
     try:
         return args.run(args)
-    except (UsageError, PoolError, ValueError, TypeError, KeyError, OSError, ImportError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        if isinstance(error, OSError) and error.filename:
-            message = f"{error.strerror}: {error.filename}"
-        print(f"zbudjit: {message}", file=sys.stderr)
+    except (UsageError, PoolError, ValueError, TypeError, KeyError, OSError, ImportError,
+            MemoryError) as error:
+        print(f"zbudjit: {_message(error)}", file=sys.stderr)
         return 2
+
+
+def _message(error):
+    if isinstance(error, KeyError) and error.args:
+        return error.args[0]                    # str() of a KeyError would quote it
+    if isinstance(error, OSError) and error.filename:
+        return f"{error.strerror}: {error.filename}"
+    if isinstance(error, MemoryError):
+        return f"out of memory: {error}" if str(error) else "out of memory"
+    return error
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ class SwapRun:
 
     ``timeline`` samples the swap-out after each batch (keys as :func:`zbudjit.plots.timeline_figure`
     reads them); ``page_fill`` is the pool's bytes per page when the swap-out ended; ``mismatched``
-    lists the page ids that did not load back byte for byte (empty when ``verified``).
+    lists the page ids that did not load back byte for byte (empty when ``verified``);
+    ``ram_pages`` is the simulated RAM the pool limit was taken from.
     """
 
     stats: object
@@ -39,7 +40,7 @@ class SwapRun:
     load_seconds: float
     pages: int
     page_size: int
-    pool_pages: int
+    ram_pages: int
     compressor: str
 
 
@@ -50,8 +51,8 @@ def swap_cycle(pages, policy="zbud", compressor="zstd", pool_percent=20, ram_pag
     The pages are stored in ``batches`` equal batches, in order (page ``i`` under id ``i``), with the
     pool capped at ``pool_percent`` of ``ram_pages`` (default: as many RAM pages as there are pages
     to swap, so the pool holds at most ``pool_percent`` of the data set's pages and writeback
-    happens). The pool is made exactly that large. Then every page is loaded back in a random
-    order (``seed``) and compared with the original.
+    happens; and never fewer than make a one-page pool). The pool is made exactly that large.
+    Then every page is loaded back in a random order (``seed``) and compared with the original.
 
     Parameters
     ----------
@@ -64,30 +65,29 @@ def swap_cycle(pages, policy="zbud", compressor="zstd", pool_percent=20, ram_pag
     """
     from tqdm import tqdm
 
-    from .pool import Pool
+    from .pool import Pool, _whole_number
     from .zswap import Zswap
 
     pages = np.asarray(pages)
     if pages.ndim != 2 or pages.shape[0] == 0:
         raise ValueError(f"pages must be a non-empty (n, page_size) array, got shape {pages.shape}")
     n, page_size = pages.shape
-    ram_pages = n if ram_pages is None else ram_pages
-    limit = max(1, ram_pages * pool_percent // 100)
-    pool = Pool(pages=limit, policy=policy, page_size=page_size)
-    samples = {key: [] for key in ("time", "pool_pages", "density", "limit_pages",
-                                   "written_back_pages", "stored_pages")}
+    pool_percent = _whole_number(pool_percent, "pool_percent", 1, 100)
+    if ram_pages is None:
+        ram_pages = max(n, -(-100 // pool_percent))
+    # At least one page, so that an explicit ram_pages too small gets Zswap's message, not Pool's
+    pool = Pool(pages=max(1, ram_pages * pool_percent // 100), policy=policy, page_size=page_size)
+    keys = ("time", "pool_pages", "density", "limit_pages", "written_back_pages", "stored_pages")
+    samples = []
     with Zswap(pool, compressor=compressor, max_pool_percent=pool_percent,
                ram_pages=ram_pages) as front:
         start = time.perf_counter()
         for batch in tqdm(np.array_split(np.arange(n), min(batches, n)), desc="swap out",
                           unit="batch", disable=not progress):
             front.store(batch, pages[batch])
-            stats = front.stats()
-            for key, value in (("time", batch[-1] + 1), ("pool_pages", stats.pool_pages),
-                               ("density", stats.pool_density), ("limit_pages", limit),
-                               ("written_back_pages", stats.written_back_pages),
-                               ("stored_pages", stats.stored_pages)):
-                samples[key].append(value)
+            s = front.stats()
+            samples.append((batch[-1] + 1, s.pool_pages, s.pool_density, s.pool_limit_pages,
+                            s.written_back_pages, s.stored_pages))
         store_seconds = time.perf_counter() - start
         page_fill = pool.page_fill()
         pool.check()
@@ -102,9 +102,9 @@ def swap_cycle(pages, policy="zbud", compressor="zstd", pool_percent=20, ram_pag
         load_seconds = time.perf_counter() - start
         stats = front.stats()
     mismatched = np.sort(np.concatenate(mismatched))
-    timeline = {key: np.array(values) for key, values in samples.items()}
+    timeline = {key: np.array(values) for key, values in zip(keys, zip(*samples))}
     timeline["time_label"] = "pages swapped out"
     return SwapRun(stats=stats, timeline=timeline, page_fill=page_fill,
                    verified=mismatched.size == 0, mismatched=mismatched,
                    store_seconds=store_seconds, load_seconds=load_seconds, pages=n,
-                   page_size=page_size, pool_pages=limit, compressor=front.compressor.name)
+                   page_size=page_size, ram_pages=ram_pages, compressor=front.compressor.name)

@@ -2,14 +2,25 @@
 
 Layout
 ------
-Page ids are swap slots, as in the kernel (the offset of a page in the swap device): non-negative
-integers below :data:`MAX_PAGE_ID`, best dense and small, because two tables are indexed by id::
+Page ids are swap slots, as in the kernel (the offset of a page in the swap device): integers
+``0 <= id < MAX_PAGE_ID``. Where each page is lives in two tables indexed by id. They are
+two-level, as a CPU's page tables are, so their memory follows the ids in use, not the largest::
 
-    location   uint8[ids]    EMPTY, POOL, SAME_FILLED or SWAP (where the page is now)
-    value      uint64[ids]   POOL: the object's handle; SAME_FILLED: the repeated word
+    directory  uint32[MAX_PAGE_ID / 1024]  the row of each block of 1024 ids below (0: none yet)
+    location   uint8[rows, 1024]            EMPTY, POOL, SAME_FILLED or SWAP (where the page is now)
+    value      uint64[rows, 1024]           POOL: the object's handle; SAME_FILLED: the repeated
+                                            word; SWAP: the page's slot in the swap file
 
-and the swap file holds slot ``id`` at byte ``id * page_size``. Both tables and the (sparse) swap
-file grow on demand; untouched parts cost neither RAM nor disk.
+Row 0 is never written, so an id whose block has no row yet reads as EMPTY. The directory is
+16 MiB of address space, of which only the parts touched take memory; each row takes 9 KiB.
+
+The swap file holds the page in slot ``s`` at byte ``s * page_size``. A page takes a slot when it
+is written to the file and gives it back when it leaves, so the file grows with the pages in it,
+not with the ids. Before a store changes anything, the file is given disk space (posix_fallocate)
+for every page the store could send to it (the pages in the pool and the batch's pages that are
+not same-filled): a full disk then fails the store up front with OSError, and no later write can
+fail for lack of space (through the file's mapping, such a write would kill the process with
+SIGBUS).
 
 A pooled object is an 8-byte little-endian header holding the page id, followed by the compressed
 page: the layout of zbud-era zswap (2013-2016), whose evict callback read the header to find the
@@ -17,7 +28,8 @@ swap slot to write back to. The header counts in the pool's density, as it did i
 
 Rules (Linux's mm/zswap.c, in its zbud-era form where it differs from today's)
 ----------------------------------------------------------------------------
-- A page that is one machine word (8 bytes) repeated is "same-filled" and kept as that word only.
+- A page that is one machine word (8 bytes, in this machine's byte order) repeated is
+  "same-filled" and kept as that word only.
 - A page whose object (header + compressed bytes) is larger than the pool's largest object is
   rejected (``reject_compress_poor``) and goes straight to the swap file, as a page zswap refuses
   goes to the swap device.
@@ -29,12 +41,24 @@ Rules (Linux's mm/zswap.c, in its zbud-era form where it differs from today's)
 - A pool that runs out of pages before the limit (a pool smaller than the limit) fails the
   allocation: the page is rejected (``reject_alloc_fail``) and goes to the swap file.
 - Storing an id already stored replaces it (``duplicate_entry``); within one batch the last copy of
-  an id wins and earlier copies are dropped unstored.
+  an id wins and earlier copies are dropped unstored. Otherwise a batch leaves everything as its
+  pages stored one at a time would.
 - Loads do not remove entries (frontswap kept them until invalidated).
+
+Errors
+------
+Bad arguments, unknown ids, a compressor that fails and a disk without room for the swap file
+raise before anything changes. After that a store can fail only if the pool is corrupt (an object
+written back does not carry its page id or does not decompress: CorruptionError) or the system
+fails (an I/O error, no memory); the frontend then still agrees with its pool and counters, with
+the pages placed before the failure stored, and the rest of the batch (and the pages it
+replaces) not.
 """
 
+import errno
 import os
 import tempfile
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,7 +73,8 @@ EMPTY, POOL, SAME_FILLED, SWAP = 0, 1, 2, 3
 LOCATION_NAMES = ("empty", "pool", "same-filled", "swap")
 HEADER_BYTES = 8
 MAX_PAGE_ID = 1 << 32
-_MIN_IDS = 1024
+_BLOCK_SHIFT = 10               # 1024 ids a row of the id tables
+_MIN_SWAP_BYTES = 4 << 20       # the swap file grows by at least this much
 
 
 @dataclass(frozen=True)
@@ -129,8 +154,9 @@ class Zswap:
     ram_pages : int, optional
         The simulated RAM, in pages. Default: this machine's RAM.
     swap_path : path-like, optional
-        The swap file. Created (sparse) if missing and truncated otherwise; default: a temporary
-        file, removed by :meth:`close`.
+        The swap file, created if missing and truncated otherwise (it must not be the pool's
+        arena). Default: a temporary file, removed by :meth:`close` or when the frontend is
+        garbage collected.
     accept_threshold_percent : int
         When the limit is hit, write back until the pool is at this percentage of the limit
         (zswap's default is 90).
@@ -156,24 +182,32 @@ class Zswap:
             raise ValueError(f"{self.max_pool_percent}% of {self.ram_pages} RAM pages leaves the "
                              "pool no page; raise ram_pages or max_pool_percent")
         self._accept_pages = self.pool_limit_pages * self.accept_threshold_percent // 100
-        self._location = np.zeros(_MIN_IDS, np.uint8)
-        self._value = np.zeros(_MIN_IDS, np.uint64)
+        self._directory = np.zeros(MAX_PAGE_ID >> _BLOCK_SHIFT, np.uint32)
+        self._location = np.zeros((1, 1 << _BLOCK_SHIFT), np.uint8)
+        self._value = np.zeros((1, 1 << _BLOCK_SHIFT), np.uint64)
+        self._rows = 1
         self._events = dict.fromkeys(_EVENT_COUNTERS, 0)
         self._pooled = 0
         self._same_filled = 0
         self._in_swap = 0
         self._compressed_bytes = 0      # of the pooled pages, headers excluded
-        self._temporary = swap_path is None
         if swap_path is None:
             handle, swap_path = tempfile.mkstemp(prefix="zbudjit-swap-")
             os.close(handle)
-        self.swap_path = os.path.abspath(os.fspath(swap_path))
-        with open(self.swap_path, "wb") as swap_file:
-            swap_file.truncate(_MIN_IDS * self.page_size)
-        self._swap = self._map_swap(_MIN_IDS)
-
-    def _map_swap(self, slots):
-        return np.memmap(self.swap_path, np.uint8, "r+", shape=(slots, self.page_size))
+            self._remove_swap = weakref.finalize(self, _remove_file, swap_path)
+        else:
+            swap_path = os.fspath(swap_path)
+            if (pool.path is not None and os.path.exists(swap_path)
+                    and os.path.samefile(swap_path, pool.path)):
+                raise ValueError(f"the swap file {swap_path} is the pool's arena")
+            self._remove_swap = None
+        self.swap_path = os.path.abspath(swap_path)
+        with open(self.swap_path, "wb"):
+            pass
+        self._swap = np.empty((0, self.page_size), np.uint8)    # the file's pages, mapped
+        self._free_slots = np.empty(0, np.int64)                 # a stack of slots given back
+        self._free_count = 0
+        self._slot_watermark = 0                                 # slots below it have been used
 
     def __repr__(self):
         return (f"Zswap({self.compressor.name}, {self.max_pool_percent}% of {self.ram_pages} pages, "
@@ -185,10 +219,11 @@ class Zswap:
         """Flush the swap file, and remove it if it is a temporary one. The frontend is unusable after."""
         if self._swap is None:
             return
-        self._swap.flush()
+        if isinstance(self._swap, np.memmap):
+            self._swap.flush()
         self._swap = None
-        if self._temporary:
-            os.unlink(self.swap_path)
+        if self._remove_swap is not None:
+            self._remove_swap()
 
     def __enter__(self):
         return self
@@ -207,39 +242,93 @@ class Zswap:
             raise ValueError(f"page id {bad} is outside 0..{MAX_PAGE_ID - 1}")
         return ids
 
+    def _at(self, ids):
+        """Where ``ids`` (checked) are in the id tables: a (rows, columns) index."""
+        return self._directory[ids >> _BLOCK_SHIFT], ids & ((1 << _BLOCK_SHIFT) - 1)
+
+    def _make_rows(self, ids):
+        """Give every block of ``ids`` a row in the id tables, before anything is written there."""
+        blocks = np.unique(ids >> _BLOCK_SHIFT)
+        blocks = blocks[self._directory[blocks] == 0]
+        rows = self._rows + blocks.size
+        if rows > self._location.shape[0]:
+            size = max(rows, 2 * self._location.shape[0])
+            for name in ("_location", "_value"):
+                table = getattr(self, name)
+                bigger = np.zeros((size, table.shape[1]), table.dtype)
+                bigger[:self._rows] = table[:self._rows]
+                setattr(self, name, bigger)
+        self._directory[blocks] = np.arange(self._rows, rows)
+        self._rows = rows
+
     def _known(self, ids):
-        """``ids``' locations; KeyError naming the ids that are not stored, all or nothing."""
-        location = np.zeros(ids.size, np.uint8)
-        inside = ids < self._location.size
-        location[inside] = self._location[ids[inside]]
-        unknown = ids[location == EMPTY]
+        """``ids``' index in the id tables and locations; KeyError naming the ids not stored."""
+        at = self._at(ids)
+        location = self._location[at]
+        unknown = np.unique(ids[location == EMPTY])
         if unknown.size:
             shown = ", ".join(str(i) for i in unknown[:10])
             more = f" and {unknown.size - 10} more" if unknown.size > 10 else ""
             raise KeyError(f"page ids not stored: {shown}{more}")
-        return location
-
-    def _make_room(self, largest_id):
-        if largest_id < self._location.size:
-            return
-        size = max(_MIN_IDS, 1 << int(largest_id).bit_length())
-        for name in ("_location", "_value"):
-            table = getattr(self, name)
-            bigger = np.zeros(size, table.dtype)
-            bigger[:table.size] = table
-            setattr(self, name, bigger)
-        self._swap.flush()
-        with open(self.swap_path, "r+b") as swap_file:
-            swap_file.truncate(size * self.page_size)
-        self._swap = self._map_swap(size)
+        return at, location
 
     def locations(self, page_ids):
         """Where each page is: EMPTY (0), POOL (1), SAME_FILLED (2) or SWAP (3), as uint8."""
-        ids = self._ids(page_ids)
-        location = np.zeros(ids.size, np.uint8)
-        inside = ids < self._location.size
-        location[inside] = self._location[ids[inside]]
-        return location
+        return self._location[self._at(self._ids(page_ids))]
+
+    # -- swap file -------------------------------------------------------------------------------
+
+    def _reserve_swap(self, pages):
+        """Make sure ``pages`` more pages can go to the swap file, their disk space allocated now."""
+        capacity = self._swap.shape[0]
+        spare = capacity - self._slot_watermark + self._free_count
+        if pages <= spare:
+            return
+        needed = capacity + pages - spare
+        with open(self.swap_path, "r+b") as swap_file:
+            # Room to grow into, unless the disk has only what is needed
+            for slots in (max(needed, 2 * capacity, _MIN_SWAP_BYTES // self.page_size), needed):
+                try:
+                    _allocate(swap_file.fileno(), capacity * self.page_size, slots * self.page_size)
+                    break
+                except OSError as error:
+                    if slots == needed or error.errno != errno.ENOSPC:
+                        raise
+        self._swap = np.memmap(self.swap_path, np.uint8, "r+", shape=(slots, self.page_size))
+        free_slots = np.empty(slots, np.int64)
+        free_slots[:self._free_count] = self._free_slots[:self._free_count]
+        self._free_slots = free_slots
+
+    def _write_swap(self, ids, pages):
+        """Write ``pages`` to free slots of the swap file and record them under ``ids``."""
+        reused = min(ids.size, self._free_count)
+        fresh = ids.size - reused
+        slots = np.concatenate((self._free_slots[self._free_count - reused:self._free_count],
+                                np.arange(self._slot_watermark, self._slot_watermark + fresh)))
+        self._swap[slots] = pages
+        self._free_count -= reused
+        self._slot_watermark += fresh
+        at = self._at(ids)
+        self._location[at] = SWAP
+        self._value[at] = slots
+        self._in_swap += ids.size
+
+    def _drop(self, ids):
+        """Forget stored ``ids`` (all known): free their objects, give back their swap slots."""
+        at = self._at(ids)
+        location, value = self._location[at], self._value[at]
+        handles = value[location == POOL]
+        if handles.size:
+            self._compressed_bytes -= int(self.pool.sizes(handles).sum()) - HEADER_BYTES * handles.size
+            self.pool.free(handles)
+            self._pooled -= handles.size
+        slots = value[location == SWAP]
+        self._free_slots[self._free_count:self._free_count + slots.size] = slots
+        self._free_count += slots.size
+        self._in_swap -= slots.size
+        self._same_filled -= int(np.count_nonzero(location == SAME_FILLED))
+        self._location[at] = EMPTY
+        self._value[at] = 0
 
     # -- store -----------------------------------------------------------------------------------
 
@@ -258,6 +347,12 @@ class Zswap:
         numpy.ndarray
             For each input page: POOL, SAME_FILLED or SWAP (rejected pages go to the swap file),
             or EMPTY for an earlier copy of an id repeated later in the batch.
+
+        Raises
+        ------
+        TypeError, ValueError
+            For bad ids or pages; OSError if the disk has no room for the swap file; an error of
+            the compressor. Nothing has changed then. See the module docs for the rest.
         """
         ids = self._ids(page_ids)
         pages = np.asarray(pages)
@@ -265,38 +360,38 @@ class Zswap:
             raise TypeError(f"pages must be uint8, not {pages.dtype}")
         if pages.shape != (ids.size, self.page_size):
             raise ValueError(f"pages must have shape ({ids.size}, {self.page_size}), got {pages.shape}")
-        pages = np.ascontiguousarray(pages)
         outcome = np.zeros(ids.size, np.uint8)
         if ids.size == 0:
             return outcome
-        # The last copy of each id wins; everything else is checked before the first change.
+        # The last copy of each id wins. Everything that can fail comes before the first change.
         _, last_reversed = np.unique(ids[::-1], return_index=True)
         keep = np.sort(ids.size - 1 - last_reversed)
-        self._events["duplicate_entry"] += ids.size - keep.size
+        repeated = ids.size - keep.size
         ids, pages = ids[keep], pages[keep]
         same, words = same_filled_words(pages.view(np.uint64))
         compress = np.flatnonzero(~same)
         data, offsets = self.compressor.compress(pages[compress], HEADER_BYTES)
-        sizes = np.diff(offsets)
-        fits = sizes <= self.pool.max_size
+        fits = np.diff(offsets) <= self.pool.max_size
+        self._make_rows(ids)
+        self._reserve_swap(self._pooled + compress.size)
 
-        self._make_room(int(ids.max()))
-        replaced = ids[self._location[ids] != EMPTY]
-        self._events["duplicate_entry"] += replaced.size
+        at = self._at(ids)
+        replaced = ids[self._location[at] != EMPTY]
+        self._events["duplicate_entry"] += repeated + replaced.size
         self._drop(replaced)
 
         location = np.full(ids.size, SWAP, np.uint8)
         location[same] = SAME_FILLED
-        self._location[ids[same]] = SAME_FILLED
-        self._value[ids[same]] = words[same]
+        self._location[at[0][same], at[1][same]] = SAME_FILLED
+        self._value[at[0][same], at[1][same]] = words[same]
         self._same_filled += int(np.count_nonzero(same))
 
         self._events["reject_compress_poor"] += int(np.count_nonzero(~fits))
         pooled = compress[fits]
-        # Each object's header is its page id, so writeback can find the swap slot.
-        header_at = offsets[:-1][fits, None] + np.arange(HEADER_BYTES)
-        data[header_at] = ids[pooled].astype("<u8").view(np.uint8).reshape(-1, HEADER_BYTES)
-        stored = self._store_objects(ids[pooled], data, offsets, np.flatnonzero(fits))
+        data, offsets = _ragged_subset(data, offsets, np.flatnonzero(fits))
+        # Each object's header is its page id, so writeback can find the page.
+        data[_header_bytes(offsets)] = ids[pooled].astype("<u8").view(np.uint8).reshape(-1, HEADER_BYTES)
+        stored = self._store_objects(ids[pooled], data, offsets)
         location[pooled[stored]] = POOL
         self._events["reject_alloc_fail"] += int(np.count_nonzero(~stored))
 
@@ -305,11 +400,13 @@ class Zswap:
         outcome[keep] = location
         return outcome
 
-    def _store_objects(self, ids, data, offsets, which):
-        """Put objects ``which`` of the ragged batch in the pool, making room under the limit as
+    def _store_objects(self, ids, data, offsets):
+        """Put the objects of a ragged batch in the pool in order, making room under the limit as
         zswap does; returns which were stored (False: the pool had no page left for it)."""
-        stored = np.zeros(which.size, np.bool_)
         pool = self.pool
+        stored = np.zeros(ids.size, np.bool_)
+        chunks = -(-np.diff(offsets) // pool.chunk_size)
+        which = np.arange(ids.size)         # the objects of (data, offsets) in the batch
         start = 0
         while start < which.size:
             if pool.pages_used >= self.pool_limit_pages:
@@ -321,19 +418,27 @@ class Zswap:
             room = min(self.pool_limit_pages, pool.pages_total) - pool.pages_used
             end = min(start + room, which.size) if room > 0 else which.size
             try:
-                handles = pool.store(*_ragged_subset(data, offsets, which[start:end]))
+                handles = pool.store(*_ragged_slice(data, offsets, start, end))
             except PoolFullError as error:
+                if getattr(error, "index", None) is None:
+                    raise
                 if error.index == 0:
-                    start += 1              # no page for it: rejected, as a failed zpool_malloc
+                    # No page for it: rejected, as a failed zpool_malloc. zbud puts an object of c
+                    # chunks on a free page or a page with c free chunks; with no free page and
+                    # no frees (a pool below the limit never writes back), neither comes back,
+                    # so every later object of c chunks or more is rejected too.
+                    rest = start + np.flatnonzero(chunks[which[start:]] < chunks[which[start]])
+                    data, offsets = gather_ragged(data, offsets, rest)
+                    which, start = which[rest], 0
                     continue
                 end = start + error.index   # the objects before it fit, placed the same way
-                handles = pool.store(*_ragged_subset(data, offsets, which[start:end]))
-            chosen = slice(start, end)
-            stored[chosen] = True
-            self._location[ids[chosen]] = POOL
-            self._value[ids[chosen]] = handles
-            sizes = offsets[which[chosen] + 1] - offsets[which[chosen]]
-            self._compressed_bytes += int(sizes.sum()) - HEADER_BYTES * handles.size
+                handles = pool.store(*_ragged_slice(data, offsets, start, end))
+            placed = which[start:end]
+            stored[placed] = True
+            at = self._at(ids[placed])
+            self._location[at] = POOL
+            self._value[at] = handles
+            self._compressed_bytes += int(offsets[end] - offsets[start]) - HEADER_BYTES * handles.size
             self._pooled += handles.size
             start = end
         return stored
@@ -342,33 +447,24 @@ class Zswap:
         """Reclaim ``n_pages`` LRU pages, writing their pages to the swap file."""
         def writeback(handles, data, offsets):
             ids = _headers(data, offsets)
-            pages = self.compressor.decompress(data, offsets, self.page_size, HEADER_BYTES)
+            inside = (ids >= 0) & (ids < MAX_PAGE_ID)
+            at = self._at(np.where(inside, ids, 0))
+            if not (inside.all() and np.all(self._location[at] == POOL)
+                    and np.array_equal(self._value[at], handles)):
+                raise CorruptionError(
+                    "an object written back does not carry the page id it is stored under")
+            pages = self._decompress(data, offsets)
             self._write_swap(ids, pages)
-            self._compressed_bytes -= int(offsets[-1]) - HEADER_BYTES * ids.size
+            self._compressed_bytes -= int(offsets[-1] - offsets[0]) - HEADER_BYTES * ids.size
             self._pooled -= ids.size
             self._events["written_back_pages"] += ids.size
-        if n_pages > 0:
-            self.pool.reclaim(n_pages, writeback)
+        self.pool.reclaim(n_pages, writeback)
 
-    def _write_swap(self, ids, pages):
-        self._swap[ids] = pages
-        self._location[ids] = SWAP
-        self._value[ids] = 0
-        self._in_swap += ids.size
-
-    def _drop(self, ids):
-        """Forget stored ``ids`` (all known): free their objects, leave their swap slots."""
-        location = self._location[ids]
-        in_pool = ids[location == POOL]
-        if in_pool.size:
-            handles = self._value[in_pool]
-            self._compressed_bytes -= int(self.pool.sizes(handles).sum()) - HEADER_BYTES * in_pool.size
-            self.pool.free(handles)
-            self._pooled -= in_pool.size
-        self._same_filled -= int(np.count_nonzero(location == SAME_FILLED))
-        self._in_swap -= int(np.count_nonzero(location == SWAP))
-        self._location[ids] = EMPTY
-        self._value[ids] = 0
+    def _decompress(self, data, offsets):
+        try:
+            return self.compressor.decompress(data, offsets, self.page_size, HEADER_BYTES)
+        except ValueError as error:
+            raise CorruptionError(f"a pooled page does not decompress: {error}") from None
 
     # -- load and invalidate ---------------------------------------------------------------------
 
@@ -379,24 +475,22 @@ class Zswap:
         pooled object does not carry its page id or does not decompress to a whole page.
         """
         ids = self._ids(page_ids)
-        location = self._known(ids)
+        at, location = self._known(ids)
+        value = self._value[at]
         out = np.empty((ids.size, self.page_size), np.uint8)
-        in_pool = np.flatnonzero(location == POOL)
-        if in_pool.size:
-            data, offsets = self.pool.read(self._value[ids[in_pool]])
+        in_pool = location == POOL
+        if in_pool.any():
+            data, offsets = self.pool.read(value[in_pool])
             if not np.array_equal(_headers(data, offsets), ids[in_pool]):
                 raise CorruptionError("a pooled object does not carry the page id it is stored under")
-            try:
-                out[in_pool] = self.compressor.decompress(data, offsets, self.page_size, HEADER_BYTES)
-            except ValueError as error:
-                raise CorruptionError(f"a pooled page does not decompress: {error}") from None
-        same = np.flatnonzero(location == SAME_FILLED)
-        out.view(np.uint64)[same] = self._value[ids[same], None]
-        in_swap = np.flatnonzero(location == SWAP)
-        out[in_swap] = self._swap[ids[in_swap]]
-        self._events["loads_from_pool"] += in_pool.size
-        self._events["loads_from_same_filled"] += same.size
-        self._events["loads_from_swap"] += in_swap.size
+            out[in_pool] = self._decompress(data, offsets)
+        same = location == SAME_FILLED
+        out.view(np.uint64)[same] = value[same, None]
+        in_swap = location == SWAP
+        out[in_swap] = self._swap[value[in_swap].astype(np.int64)]
+        for name, where in (("loads_from_pool", in_pool), ("loads_from_same_filled", same),
+                            ("loads_from_swap", in_swap)):
+            self._events[name] += int(np.count_nonzero(where))
         return out
 
     def invalidate(self, page_ids):
@@ -433,10 +527,29 @@ class Zswap:
         )
 
 
+def _allocate(fd, start, end):
+    """Give bytes ``start..end`` of a file disk space now (so writes to them cannot run out)."""
+    if hasattr(os, "posix_fallocate"):
+        os.posix_fallocate(fd, start, end - start)
+    else:                                       # e.g. macOS: a sparse file, space found on write
+        os.ftruncate(fd, end)
+
+
+def _remove_file(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _header_bytes(offsets):
+    """Index of the header bytes of each object of a ragged batch, one row an object."""
+    return offsets[:-1, None] + np.arange(HEADER_BYTES)
+
+
 def _headers(data, offsets):
     """The page id at the head of each object of a ragged batch."""
-    at = offsets[:-1, None] + np.arange(HEADER_BYTES)
-    return np.ascontiguousarray(data[at]).view("<u8").ravel().astype(np.int64)
+    return np.ascontiguousarray(data[_header_bytes(offsets)]).view("<u8").ravel().astype(np.int64)
 
 
 def _ragged_subset(data, offsets, which):
@@ -444,3 +557,8 @@ def _ragged_subset(data, offsets, which):
     if which.size == offsets.size - 1:
         return data, offsets
     return gather_ragged(data, offsets, which)
+
+
+def _ragged_slice(data, offsets, start, end):
+    """Objects ``start:end`` of a ragged batch, without copying."""
+    return data[offsets[start]:offsets[end]], offsets[start:end + 1] - offsets[start]

@@ -190,3 +190,9 @@ def test_errors_name_the_offending_element_by_index():
     with pytest.raises(zj.InvalidHandleError) as repeated:
         pool.free([handles[0], handles[0]])
     assert repeated.value.index == 1
+
+
+def test_unsigned_integers_beyond_int64_are_out_of_range():
+    pool = zj.Pool(pages=4)
+    with pytest.raises(ValueError, match="outside the range"):
+        pool.alloc(np.array([2**63], np.uint64))

@@ -270,7 +270,9 @@ def _parser():
                          help="swap out and in in this many batches (timeline samples)")
         sub.add_argument("--seed", type=_integer(0), default=0, help="seed of the swap-in order")
         sub.add_argument("--plot", metavar="FILE", type=_output_file, default=plot_default,
-                         help="write a PNG plot")
+                         help="write a PNG plot" + (f" (default {plot_default})" if plot_default else ""))
+        sub.add_argument("--no-plot", dest="plot", action="store_const", const=None,
+                         help="write no plot")
         sub.add_argument("--json", action="store_true", help="print one JSON object")
 
     demo = commands.add_parser("demo", help="zswap over this Python installation's files")

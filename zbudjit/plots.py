@@ -33,7 +33,7 @@ MAX_CELLS = 1 << 20
 TIMELINE_REQUIRED = ("time", "pool_pages", "density")
 # Optional page series, in drawing order: key -> (legend label, line style).
 TIMELINE_OPTIONAL = {
-    "stored_pages": ("pages held in the pool", dict(color="tab:green", linewidth=1.5)),
+    "stored_pages": ("pages stored (pool + same-filled)", dict(color="tab:green", linewidth=1.5)),
     "written_back_pages": ("pages written back (cumulative)", dict(color="tab:red", linewidth=1.5)),
     "limit_pages": ("pool limit", dict(color="black", linestyle="--", linewidth=1.2)),
 }
@@ -209,8 +209,8 @@ def timeline_figure(timeline, title="pool occupancy over time"):
         Equal-length 1-D numeric arrays sampled over time. Required: ``"time"`` (x values),
         ``"pool_pages"`` (pages the pool uses) and ``"density"`` (bytes stored / bytes of used
         pages, 0..1). Drawn when present: ``"limit_pages"`` (dashed), ``"written_back_pages"``
-        (cumulative pages written to the swap file) and ``"stored_pages"`` (pages held in the
-        pool). ``"time_label"`` (str) labels the x axis, ``"pages stored"`` by default. Other keys
+        (cumulative pages written to the swap file) and ``"stored_pages"`` (pages stored:
+        in the pool or same-filled). ``"time_label"`` (str) labels the x axis, ``"pages stored"`` by default. Other keys
         are ignored.
     title : str, optional
         The figure's title.

@@ -75,6 +75,10 @@ def _integer_array(values, name, dtype, out_of_range):
         raise ValueError(f"{name} must be a 1-D array, got shape {values.shape}")
     if values.dtype.kind not in "iu":
         raise TypeError(f"{name} must be integers, not {values.dtype}")
+    if values.size and not np.can_cast(values.dtype, dtype):
+        info = np.iinfo(dtype)         # e.g. uint64 ids: 2**63 would wrap to a negative int64
+        if values.min() < info.min or values.max() > info.max:
+            raise out_of_range(f"{name} hold integers outside the range of {np.dtype(dtype)}")
     return np.ascontiguousarray(values, dtype=dtype) if values.dtype != dtype else values
 
 

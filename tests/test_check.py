@@ -70,8 +70,8 @@ def corrupt_lru_log(pool):
 
 
 def corrupt_slot_stack(pool):
-    head = pool._counters[t.C_SLOT_FREE_HEAD]
-    pool._handles[head]["address"] = head          # a cycle
+    depth = pool._counters[t.C_SLOTS_FREE]
+    pool._free_slots[depth - 1] = pool._free_slots[depth - 2]     # one slot twice, one lost
 
 
 def corrupt_released_stack(pool):

@@ -62,7 +62,7 @@ def test_stats():
     assert stats.density == pytest.approx(5100 / (2 * 4096))
     assert stats.free_chunks_histogram[64 - 2 - 32] == 1 and stats.free_chunks_histogram[64 - 47] == 1
     assert sum(stats.free_chunks_histogram) == 2
-    assert stats.metadata_bytes_per_handle == 16
+    assert stats.metadata_bytes_per_handle == 20
     assert stats.metadata_bytes >= 100 * 32 + 16
     pool.free(handles)
     assert pool.stats().pages_used == 0 and pool.stats().bytes_stored == 0
@@ -81,7 +81,7 @@ def test_metadata_per_page_at_scale():
     stats = pool.stats()
     assert zj.pool.zbud.PAGE_DTYPE.itemsize == 24
     assert stats.metadata_bytes_per_page < 48
-    assert stats.metadata_bytes_per_handle == 16
+    assert stats.metadata_bytes_per_handle == 20
 
 
 @pytest.mark.parametrize("page_size, reserve_header_chunk", GEOMETRIES)

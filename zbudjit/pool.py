@@ -158,6 +158,7 @@ class Pool:
         self._geometry = self._policy.new_geometry(pages, page_size, self.reserve_header_chunk)
         self._pages = self._policy.new_page_table(pages)
         self._handles = np.empty(1024, t.HANDLE_DTYPE)
+        self._free_slots = np.empty(self._handles.size, np.uint32)   # as deep as slots can be free
         self._nodes = np.empty(1024, t.STACK_NODE_DTYPE)
         self._stack_heads = np.full(self._policy.CHUNKS_PER_PAGE, -1, np.int64)
         self._lru_log = np.empty(1024, np.uint32)
@@ -228,8 +229,9 @@ class Pool:
         if slots and needed > t.MAX_SLOTS:
             raise PoolFullError("the handle table is full: no free handle slot for the batch")
         if slots and self._handles.size - c[t.C_SLOT_WATERMARK] + c[t.C_SLOTS_FREE] < slots:
-            put_back.append(("_handles", self._handles))
+            put_back += [("_handles", self._handles), ("_free_slots", self._free_slots)]
             self._handles = t.grown(self._handles, needed, t.MAX_SLOTS)
+            self._free_slots = t.grown(self._free_slots, self._handles.size, t.MAX_SLOTS)
         nodes_free = self._nodes.size - c[t.C_NODE_WATERMARK] + c[t.C_NODES_FREE]
         if nodes and (nodes_free < nodes or c[t.C_STAMP] + nodes >= t.MAX_STAMP):
             old_size = self._nodes.size
@@ -304,8 +306,8 @@ class Pool:
         # first and ends buddied), and an undo re-files only pages taken from lists: n nodes.
         put_back = self._reserve(n, n, n)
         status, index = self._policy.alloc_kernel(
-            self._geometry, self._pages, self._handles, self._nodes, self._stack_heads,
-            self._lru_log, c, self._arena, sizes, data, offsets, out, journal)
+            self._geometry, self._pages, self._handles, self._free_slots, self._nodes,
+            self._stack_heads, self._lru_log, c, self._arena, sizes, data, offsets, out, journal)
         self._run(put_back, status, index, sizes)
         return out
 
@@ -329,8 +331,8 @@ class Pool:
             return
         put_back = self._reserve(0, handles.size, 0)
         status, index = self._policy.free_kernel(
-            self._geometry, self._pages, self._handles, self._nodes, self._stack_heads,
-            self._counters, handles, np.empty((handles.size, 2), np.int64))
+            self._geometry, self._pages, self._handles, self._free_slots, self._nodes,
+            self._stack_heads, self._counters, handles, np.empty((handles.size, 2), np.int64))
         self._run(put_back, status, index, handles)
 
     def write(self, handles, data, offsets):
@@ -413,8 +415,8 @@ class Pool:
                              f"not {written.dtype} of shape {written.shape}")
         self._reserve(0, victims.size, victims.size)
         released = self._policy.reclaim_kernel(
-            self._geometry, self._pages, self._handles, self._nodes, self._stack_heads,
-            self._lru_log, self._counters, victims, written)
+            self._geometry, self._pages, self._handles, self._free_slots, self._nodes,
+            self._stack_heads, self._lru_log, self._counters, victims, written)
         return ReclaimResult(int(released), handles[written])
 
     def compact(self, max_bytes=None):
@@ -504,9 +506,9 @@ class Pool:
             bytes_stored=int(c[t.C_BYTES_STORED]),
             bytes_allocated=int(c[t.C_CHUNKS_USED]) * self.chunk_size,
             density=int(c[t.C_BYTES_STORED]) / (pages_used * self.page_size) if pages_used else 0.0,
-            metadata_bytes=page_tables + self._handles.nbytes,
+            metadata_bytes=page_tables + self._handles.nbytes + self._free_slots.nbytes,
             metadata_bytes_per_page=page_tables / self.pages_total,
-            metadata_bytes_per_handle=t.HANDLE_DTYPE.itemsize,
+            metadata_bytes_per_handle=t.HANDLE_DTYPE.itemsize + self._free_slots.itemsize,
             free_chunks_histogram=tuple(int(x) for x in histogram),
             pages_compacted=int(c[t.C_PAGES_COMPACTED]),
         )
@@ -514,7 +516,7 @@ class Pool:
     def check(self):
         """Audit every table against the others; raise :class:`CorruptionError` saying what is wrong."""
         finding, index = self._policy.check_kernel(
-            self._geometry, self._pages, self._handles, self._nodes, self._stack_heads,
-            self._lru_log, self._counters)
+            self._geometry, self._pages, self._handles, self._free_slots, self._nodes,
+            self._stack_heads, self._lru_log, self._counters)
         if finding:
             raise CorruptionError(self._policy.CHECK_MESSAGES[finding].format(index))

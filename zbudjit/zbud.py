@@ -134,7 +134,7 @@ def _clear_page(record):
 
 
 @njit(cache=True, nogil=True)
-def alloc_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters, arena,
+def alloc_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, lru_log, counters, arena,
                  sizes, data, offsets, out, journal):
     """Allocate ``sizes`` in order; with non-empty ``offsets``, also copy each object's bytes.
 
@@ -178,12 +178,13 @@ def alloc_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
         if pfn < 0:
             pfn, from_stack = t.take_page(pages, counters, n_pages)
             if pfn < 0:
-                _undo_alloc(geometry, pages, handles, nodes, stack_heads, counters, out, journal, i)
+                _undo_alloc(geometry, pages, handles, free_slots, nodes, stack_heads, counters, out,
+                            journal, i)
                 counters[t.C_LRU_LEN] = lru_len_before
                 return errors.POOL_FULL, i
             source = SOURCE_RELEASED if from_stack else SOURCE_NEW
         record = pages[pfn]
-        slot, slot_from_stack = t.take_slot(handles, counters)
+        slot, slot_from_stack = t.take_slot(handles, free_slots, counters)
         if journaling:
             journal[i, J_PFN] = pfn
             journal[i, J_SOURCE] = source
@@ -214,7 +215,8 @@ def alloc_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
 
 
 @njit(cache=True, nogil=True)
-def _undo_alloc(geometry, pages, handles, nodes, stack_heads, counters, out, journal, done):
+def _undo_alloc(geometry, pages, handles, free_slots, nodes, stack_heads, counters, out, journal,
+                done):
     """Undo the first ``done`` elements of an alloc batch, last first."""
     chunk_round = (np.int64(1) << geometry[t.G_CHUNK_SHIFT]) - 1
     for i in range(done - 1, -1, -1):
@@ -223,7 +225,7 @@ def _undo_alloc(geometry, pages, handles, nodes, stack_heads, counters, out, jou
         pfn = journal[i, J_PFN]
         record = pages[pfn]
         _empty_side(record, slot)
-        t.untake_slot(handles, counters, slot, journal[i, J_SLOT_FROM_STACK] != 0)
+        t.untake_slot(handles, free_slots, counters, slot, journal[i, J_SLOT_FROM_STACK] != 0)
         counters[t.C_OBJECTS] -= 1
         counters[t.C_BYTES_STORED] -= size
         counters[t.C_CHUNKS_USED] -= (size + chunk_round) >> geometry[t.G_CHUNK_SHIFT]
@@ -237,7 +239,7 @@ def _undo_alloc(geometry, pages, handles, nodes, stack_heads, counters, out, jou
 
 
 @njit(cache=True, nogil=True)
-def free_kernel(geometry, pages, handles, nodes, stack_heads, counters, batch, scratch):
+def free_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, counters, batch, scratch):
     """Free every handle in ``batch`` in order; nothing changes unless all are live and distinct.
 
     Pass 1 validates each handle and frees its slot at once (a repeated handle then fails as
@@ -260,7 +262,7 @@ def free_kernel(geometry, pages, handles, nodes, stack_heads, counters, batch, s
             return errors.BAD_HANDLE, i
         scratch[i, 0] = handles[slot].address
         scratch[i, 1] = handles[slot].size
-        t.free_slot(handles, counters, slot)
+        t.free_slot(handles, free_slots, counters, slot)
     usable = geometry[t.G_USABLE_CHUNKS]
     page_shift = geometry[t.G_PAGE_SHIFT]
     chunk_shift = geometry[t.G_CHUNK_SHIFT]
@@ -294,21 +296,20 @@ def _unfree_slots(handles, counters, batch, scratch, done):
         if entry.address == t.RETIRED:
             counters[t.C_SLOTS_RETIRED] -= 1
         else:
-            counters[t.C_SLOT_FREE_HEAD] = entry.address
-            counters[t.C_SLOTS_FREE] -= 1
+            counters[t.C_SLOTS_FREE] -= 1         # it is on top: pass 1 pushed in batch order
             entry.generation -= np.uint32(1)
         entry.address = scratch[i, 0]
         entry.size = scratch[i, 1]
 
 
 @njit(cache=True, nogil=True)
-def _free_object(geometry, pages, handles, counters, slot):
+def _free_object(geometry, pages, handles, free_slots, counters, slot):
     """Free a live object: empty its side of the page and its handle slot; returns its pfn."""
     entry = handles[slot]
     size = np.int64(entry.size)
     pfn = entry.address >> geometry[t.G_PAGE_SHIFT]
     chunk_shift = geometry[t.G_CHUNK_SHIFT]
-    t.free_slot(handles, counters, slot)
+    t.free_slot(handles, free_slots, counters, slot)
     counters[t.C_OBJECTS] -= 1
     counters[t.C_BYTES_STORED] -= size
     counters[t.C_CHUNKS_USED] -= (size + (np.int64(1) << chunk_shift) - 1) >> chunk_shift
@@ -360,7 +361,7 @@ def reclaim_victims(pages, handles, lru_log, counters, n_pages):
 
 
 @njit(cache=True, nogil=True)
-def reclaim_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters,
+def reclaim_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, lru_log, counters,
                    victims, written):
     """Evict the objects marked ``written`` from ``victims`` (as :func:`reclaim_victims` found them).
 
@@ -379,7 +380,8 @@ def reclaim_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counte
         for slot_plus_one in (record.first_slot, record.last_slot):
             if slot_plus_one != 0:
                 if written[k]:
-                    _free_object(geometry, pages, handles, counters, np.int64(slot_plus_one) - 1)
+                    _free_object(geometry, pages, handles, free_slots, counters,
+                                 np.int64(slot_plus_one) - 1)
                 k += 1
         if _file_or_release(pages, nodes, stack_heads, counters, usable, pfn):
             released += 1
@@ -426,7 +428,7 @@ def _check_side(geometry, pages, handles, counters, pfn, slot_plus_one, chunks, 
 
 
 @njit(cache=True, nogil=True)
-def check_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters):
+def check_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, lru_log, counters):
     """Audit every table against every other; returns (finding, index), finding 0 when sound."""
     n_pages = geometry[t.G_PAGES]
     usable = geometry[t.G_USABLE_CHUNKS]
@@ -502,17 +504,16 @@ def check_kernel(geometry, pages, handles, nodes, stack_heads, lru_log, counters
             or slots_free != counters[t.C_SLOTS_FREE]):
         return BAD_TOTALS, 1
 
-    # free-slot stack: only free slots, each once (the count bounds the walk)
-    slot = counters[t.C_SLOT_FREE_HEAD]
-    walked = 0
-    while slot != -1:
-        if slot < 0 or slot >= counters[t.C_SLOT_WATERMARK] or walked >= slots_free \
+    # free-slot stack: every free slot once, nothing else
+    if slots_free > free_slots.size:
+        return BAD_SLOT_STACK, -1
+    stacked = np.zeros(counters[t.C_SLOT_WATERMARK], np.bool_)
+    for depth in range(slots_free):
+        slot = np.int64(free_slots[depth])
+        if slot >= counters[t.C_SLOT_WATERMARK] or stacked[slot] \
                 or handles[slot].size != 0 or handles[slot].address == t.RETIRED:
             return BAD_SLOT_STACK, slot
-        walked += 1
-        slot = handles[slot].address
-    if walked != slots_free:
-        return BAD_SLOT_STACK, -1
+        stacked[slot] = True
 
     # released-page stack
     pfn = counters[t.C_RELEASED_HEAD]

@@ -523,7 +523,8 @@ def gather_ragged(data, offsets, which):
         new_offsets[i + 1] = new_offsets[i] + offsets[which[i] + 1] - offsets[which[i]]
     new_data = np.empty(new_offsets[n], np.uint8)
     for i in range(n):
-        copy_bytes(new_data, new_offsets[i], data, offsets[which[i]], new_offsets[i + 1] - new_offsets[i])
+        copy_bytes(new_data, new_offsets[i], data, offsets[which[i]],
+                   new_offsets[i + 1] - new_offsets[i])
     return new_data, new_offsets
 
 

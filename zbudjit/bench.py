@@ -464,7 +464,8 @@ def run_bench(pages=1 << 18, objects=None, repeat=3, seed=0, progress=False):
     -------
     list of BenchRow
         In order: memory floor, alloc, free (random order), re-alloc, numpy copy, write, read,
-        read into a buffer, 2 bare dispatches, alloc+free one object, plain-Python spec, alloc+free batch.
+        read into a buffer, 2 bare dispatches, alloc+free one object, plain-Python spec,
+        alloc+free batch.
 
     Raises
     ------

@@ -111,8 +111,9 @@ def _print_swap(run, page_set, what, title, plot):
     rows = [
         ("data", f"{run.pages:,} pages of {run.page_size} B ({mib:,.1f} MiB) "
                  f"from {len(page_set.sources):,} files"),
-        ("pool limit", f"{s.pool_limit_pages:,} pages ({s.pool_limit_pages * run.page_size / 2**20:,.1f} "
-                       f"MiB) of {run.ram_pages:,} RAM pages"),
+        ("pool limit", f"{s.pool_limit_pages:,} pages "
+                       f"({s.pool_limit_pages * run.page_size / 2**20:,.1f} MiB) "
+                       f"of {run.ram_pages:,} RAM pages"),
         ("stored_pages", f"{s.stored_pages:,}"),
         ("same_filled_pages", f"{s.same_filled_pages:,}"),
         ("pool pages used", f"{s.pool_pages:,}"),
@@ -270,7 +271,8 @@ def _parser():
                          help="swap out and in in this many batches (timeline samples)")
         sub.add_argument("--seed", type=_integer(0), default=0, help="seed of the swap-in order")
         sub.add_argument("--plot", metavar="FILE", type=_output_file, default=plot_default,
-                         help="write a PNG plot" + (f" (default {plot_default})" if plot_default else ""))
+                         help=f"write a PNG plot (default {plot_default})" if plot_default
+                         else "write a PNG plot")
         sub.add_argument("--no-plot", dest="plot", action="store_const", const=None,
                          help="write no plot")
         sub.add_argument("--json", action="store_true", help="print one JSON object")

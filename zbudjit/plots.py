@@ -210,8 +210,8 @@ def timeline_figure(timeline, title="pool occupancy over time"):
         ``"pool_pages"`` (pages the pool uses) and ``"density"`` (bytes stored / bytes of used
         pages, 0..1). Drawn when present: ``"limit_pages"`` (dashed), ``"written_back_pages"``
         (cumulative pages written to the swap file) and ``"stored_pages"`` (pages stored:
-        in the pool or same-filled). ``"time_label"`` (str) labels the x axis, ``"pages stored"`` by default. Other keys
-        are ignored.
+        in the pool or same-filled). ``"time_label"`` (str) labels the x axis, ``"pages stored"`` by
+        default. Other keys are ignored.
     title : str, optional
         The figure's title.
 

@@ -121,3 +121,12 @@ def test_example_runs(example, tmp_path):
     result = run(str(example), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
+
+
+def test_a_reader_that_goes_away_is_not_an_error():
+    process = subprocess.Popen([sys.executable, "-m", "zbudjit.cli", "demo", "--max-pages", "300",
+                                "--no-plot"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    process.stdout.close()                      # as `| head -0` does, before anything is printed
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr
+    assert b"Broken pipe" not in stderr and b"Traceback" not in stderr

@@ -314,7 +314,14 @@ def main(argv=None):
         parser.error(f"argument --ram-pages: {args.pool_percent}% of {args.ram_pages} RAM pages "
                      f"leaves the pool no page; give at least {-(-100 // args.pool_percent)}")
     try:
-        return args.run(args)
+        status = args.run(args)
+        sys.stdout.flush()                      # so a closed pipe is seen here, not at exit
+        return status
+    except BrokenPipeError:
+        # the reader went away (``zbudjit ... | head``): not an error of ours; silence the flush
+        # Python would otherwise attempt, and fail, at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (UsageError, PoolError, ValueError, TypeError, KeyError, OSError, ImportError,
             MemoryError) as error:
         print(f"zbudjit: {_message(error)}", file=sys.stderr)

@@ -3,7 +3,7 @@
 - :func:`swap_cycle`: real pages swapped out through a :class:`zbudjit.Zswap` and back in, with a
   timeline of the pool and a byte-for-byte check (``zbudjit demo`` and ``zbudjit zswap``).
 - :func:`compressed_page_sizes`: synthetic object sizes like zswap's compressed 4 KiB pages, for
-  studies that need sizes but not real bytes (the demo of old, ``zbudjit bench``, the examples). The
+  studies that need sizes but not real bytes (``zbudjit bench``, ``examples/highmem_pool.py``). The
   asv suite keeps its own copy, so a change here cannot move what it measures.
 """
 

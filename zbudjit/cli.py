@@ -20,7 +20,7 @@ import sys
 import numpy as np
 
 from . import POLICIES, Pool, PoolError, __version__, compressors
-from .pool import MAX_PAGE_SIZE, MIN_PAGE_SIZE
+from .pool import _page_size as pool_page_size
 
 DEMO_PLOT = "zbudjit-demo.png"
 
@@ -229,11 +229,10 @@ def _integer(low, high=None):
 
 
 def _page_size(text):
-    value = _integer(MIN_PAGE_SIZE, MAX_PAGE_SIZE)(text)
-    if value & (value - 1):
-        raise argparse.ArgumentTypeError(
-            f"must be a power of two from {MIN_PAGE_SIZE} to {MAX_PAGE_SIZE}, got {value}")
-    return value
+    try:
+        return pool_page_size(_integer(1)(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _output_file(text):

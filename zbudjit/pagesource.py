@@ -43,12 +43,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .pool import _page_size as pool_page_size
+
 __all__ = ["PageSet", "default_pages", "python_installation_files", "read_pages"]
 
 # The allocators support these page sizes (the same bounds as :class:`zbudjit.Pool`; kept here
 # so reading data does not depend on the pool module).
-MIN_PAGE_SIZE = 4096
-MAX_PAGE_SIZE = 65536
 
 # Largest single read: bounds how stale the progress bar gets on a big file and how much a
 # buffer may have to grow by at once when a file turns out longer than its stat said.
@@ -126,10 +126,7 @@ def _check_page_size(page_size):
         ps = operator.index(page_size)
     except TypeError:
         raise ValueError(f"page_size must be an integer, got {page_size!r}") from None
-    if not (MIN_PAGE_SIZE <= ps <= MAX_PAGE_SIZE) or ps & (ps - 1):
-        raise ValueError(f"page_size must be a power of two between {MIN_PAGE_SIZE} and "
-                         f"{MAX_PAGE_SIZE}, got {ps}")
-    return ps
+    return pool_page_size(ps)
 
 
 def _check_max_pages(max_pages):

@@ -21,6 +21,8 @@ import pathlib
 
 import numpy as np
 
+from .pool import _whole_number
+
 __all__ = ["fill_heatmap_figure", "fill_histogram_figure", "report_figure", "require_matplotlib",
            "save", "timeline_figure"]
 
@@ -71,14 +73,6 @@ def _new_figure(figsize):
 
 
 # -- input checks ----------------------------------------------------------------------------------
-
-def _check_page_size(page_size):
-    if isinstance(page_size, bool) or not isinstance(page_size, numbers.Integral):
-        raise TypeError(f"page_size must be an integer, not {type(page_size).__name__}")
-    if page_size <= 0:
-        raise ValueError(f"page_size must be positive, not {page_size}")
-    return int(page_size)
-
 
 def _check_fill(page_fill, page_size, name="page_fill"):
     """``page_fill`` as a 1-D int64 array with every entry in 0..page_size."""
@@ -266,7 +260,7 @@ def fill_histogram_figure(page_fill, page_size, title="page fill"):
     ImportError
         matplotlib is missing.
     """
-    page_size = _check_page_size(page_size)
+    page_size = _whole_number(page_size, "page_size", 1)
     fill = _check_fill(page_fill, page_size)
     figure = _new_figure((7.5, 4.5))
     axes = figure.add_subplot()
@@ -312,7 +306,7 @@ def fill_heatmap_figure(before, after, page_size, title="page fill by pfn", *, m
     ImportError
         matplotlib is missing.
     """
-    page_size = _check_page_size(page_size)
+    page_size = _whole_number(page_size, "page_size", 1)
     if isinstance(max_cells, bool) or not isinstance(max_cells, numbers.Integral):
         raise TypeError(f"max_cells must be an integer, not {type(max_cells).__name__}")
     if max_cells <= 0:
@@ -392,7 +386,7 @@ def report_figure(timeline, page_fill, page_size, title="zbudjit demo"):
         As for :func:`timeline_figure` and :func:`fill_histogram_figure`.
     """
     series, time_label = _check_timeline(timeline)
-    page_size = _check_page_size(page_size)
+    page_size = _whole_number(page_size, "page_size", 1)
     fill = _check_fill(page_fill, page_size)
     figure = _new_figure((10.0, 8.5))
     top, bottom = figure.subplots(2, 1, height_ratios=[3, 2])

@@ -92,6 +92,16 @@ def _whole_number(value, name, low, high=None):
     return int(value)
 
 
+def _page_size(value):
+    """``value`` as a page size: TypeError unless an integer, ValueError unless a power of two
+    from MIN_PAGE_SIZE to MAX_PAGE_SIZE."""
+    value = _whole_number(value, "page_size", MIN_PAGE_SIZE, MAX_PAGE_SIZE)
+    if value & (value - 1):
+        raise ValueError(f"page_size must be a power of two from {MIN_PAGE_SIZE} to "
+                         f"{MAX_PAGE_SIZE}, got {value}")
+    return value
+
+
 def _handles(values):
     return _integer_array(values, "handles", np.uint64, InvalidHandleError)
 
@@ -147,10 +157,7 @@ class Pool:
         if policy not in POLICIES:
             raise ValueError(f"unknown policy {policy!r}; choose from {sorted(POLICIES)}")
         pages = _whole_number(pages, "pages", 1, t.MAX_PAGES - 1)
-        page_size = _whole_number(page_size, "page_size", MIN_PAGE_SIZE, MAX_PAGE_SIZE)
-        if page_size & (page_size - 1):
-            raise ValueError(f"page_size must be a power of two from {MIN_PAGE_SIZE} to "
-                             f"{MAX_PAGE_SIZE}, got {page_size}")
+        page_size = _page_size(page_size)
         self.policy = policy
         self.page_size = page_size
         self.reserve_header_chunk = bool(reserve_header_chunk)

@@ -11,6 +11,10 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm import tqdm
+
+from .pool import Pool, _whole_number
+from .zswap import Zswap
 
 
 def compressed_page_sizes(rng, n, max_size):
@@ -63,11 +67,6 @@ def swap_cycle(pages, policy="zbud", compressor="zstd", pool_percent=20, ram_pag
     -------
     SwapRun
     """
-    from tqdm import tqdm
-
-    from .pool import Pool, _whole_number
-    from .zswap import Zswap
-
     pages = np.asarray(pages)
     if pages.ndim != 2 or pages.shape[0] == 0:
         raise ValueError(f"pages must be a non-empty (n, page_size) array, got shape {pages.shape}")

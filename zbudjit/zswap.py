@@ -70,7 +70,6 @@ from .errors import CorruptionError, PoolFullError
 from .pool import Pool, _integer_array, _whole_number
 
 EMPTY, POOL, SAME_FILLED, SWAP = 0, 1, 2, 3
-LOCATION_NAMES = ("empty", "pool", "same-filled", "swap")
 HEADER_BYTES = 8
 MAX_PAGE_ID = 1 << 32
 _BLOCK_SHIFT = 10               # 1024 ids a row of the id tables

@@ -6,7 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import zbudjit as zj
-from helpers import ragged, snapshot
+from zbudjit import _tables as t
+from helpers import assert_same_as_spec, engine_lists, make_pair, ragged, snapshot
 
 
 @pytest.fixture
@@ -61,6 +62,42 @@ def test_bad_sizes(pool, sizes, error):
 
 def test_pool_full(pool):
     unchanged(pool, lambda: pool.alloc([4000] * 8), zj.PoolFullError, "index 5")
+
+
+def released_stack(pool):
+    pfns, pfn = [], int(pool._counters[t.C_RELEASED_HEAD])
+    while pfn != -1:
+        pfns.append(pfn)
+        link = int(pool._pages[pfn]["stamp"])
+        pfn = -1 if link == t.NONE32 else link
+    return pfns
+
+
+def test_pool_full_undoes_every_kind_of_step():
+    """The failing batch takes released and never-used pages, slots off the free stack and new ones,
+    pops pre-existing pages and pages it filed itself, and may not use more than 64 elements
+    (a longer one looks ahead in the lists): each is put back where it was, in order."""
+    for length in (30, 200):
+        pool, spec = make_pair(24)
+        sizes = [2000, 2000, 1000, 3000, 500, 3500] * 3          # 9 pages, all buddied
+        pairs = dict(zip(pool.alloc(sizes).tolist(), spec.alloc(sizes)))
+        victims = [list(pairs)[i] for i in (1, 2, 3, 6, 9, 11, 13)]   # pages empty, half, whole
+        pool.free(victims)
+        spec.free([pairs.pop(h) for h in victims])
+        before = (snapshot(pool), engine_lists(pool), released_stack(pool),
+                  pool._free_slots[:pool._counters[t.C_SLOTS_FREE]].tolist())
+        failing = [3900] * 4 + [100] * 4 + [1500, 50] + [4000] * (length - 10)
+        with pytest.raises(zj.PoolFullError):
+            pool.alloc(failing)
+        with pytest.raises(zj.PoolFullError):
+            spec.alloc(failing)
+        after = (snapshot(pool), engine_lists(pool), released_stack(pool),
+                 pool._free_slots[:pool._counters[t.C_SLOTS_FREE]].tolist())
+        assert after == before
+        assert_same_as_spec(pool, spec, pairs)
+        sizes = [100, 3900, 1500, 2500, 60]                       # the next batch is placed alike
+        pairs.update(zip(pool.alloc(sizes).tolist(), spec.alloc(sizes)))
+        assert_same_as_spec(pool, spec, pairs)
 
 
 def test_pool_full_after_growing_tables():

@@ -69,6 +69,13 @@ def corrupt_lru_log(pool):
     pool._lru_log[pool._pages[pfn]["lru_pos"]] = (pfn + 1) % 16
 
 
+def corrupt_lru_latest(pool):
+    """A stale entry after a page's live one: an undone alloc would restore the wrong position."""
+    pfn = first_with(pool, buddied)
+    pool._lru_log[pool._counters[t.C_LRU_LEN]] = pfn
+    pool._counters[t.C_LRU_LEN] += 1
+
+
 def corrupt_slot_stack(pool):
     depth = pool._counters[t.C_SLOTS_FREE]
     pool._free_slots[depth - 1] = pool._free_slots[depth - 2]     # one slot twice, one lost
@@ -131,6 +138,7 @@ CORRUPTIONS = [
     (corrupt_buddied_list, "wrong free list"),
     (corrupt_lru_position, "LRU"),
     (corrupt_lru_log, "LRU"),
+    (corrupt_lru_latest, "LRU log is broken"),
     (corrupt_slot_stack, "free-slot stack"),
     (corrupt_released_stack, "released-page stack"),
     (corrupt_stack_head, "unbuddied stack"),

@@ -145,36 +145,37 @@ def handle_slot(handle):
 
 
 @njit(cache=True, nogil=True)
-def live_slot(handles, counters, handle):
-    """The slot a handle names if it is live and of the right generation, else -1.
+def slot_below(handle, watermark):
+    """The slot a handle names if it is below ``watermark`` (so may be indexed), else -1.
 
-    Every value is checked before it is used as an index, so any uint64 is safe to pass.
+    With :func:`holds` this is the live-handle check: ``slot < 0 or not holds(handles[slot],
+    handle)`` rejects any uint64 before anything is indexed with it. The check is split in two
+    because a helper taking an array and branching on it keeps Numba's reference counting of
+    the array in the caller's loop: 12 ns an array a call, more than the check itself.
     """
     slot = handle_slot(handle)
-    if slot < 0 or slot >= counters[C_SLOT_WATERMARK]:
-        return -1
-    record = handles[slot]
-    if record.size == 0:
-        return -1
-    if np.uint64(record.generation) != handle >> np.uint64(32):
-        return -1
-    return slot
+    return slot if slot < watermark else -1
+
+
+@njit(cache=True, nogil=True)
+def holds(record, handle):
+    """Whether a handle-table record is live and of the handle's generation."""
+    return record.size != 0 and np.uint64(record.generation) == handle >> np.uint64(32)
 
 
 @njit(cache=True, nogil=True)
 def take_slot(handles, free_slots, counters):
-    """Pop a free slot (most recently freed first, then never-used ones); returns (slot, from_stack).
-
-    The caller has made sure a slot exists.
+    """Pop a free slot: the most recently freed one, else the lowest never-used one (so a slot at
+    or above the watermark before a batch was never used). The caller has made sure one exists.
     """
     depth = counters[C_SLOTS_FREE]
     if depth > 0:
         counters[C_SLOTS_FREE] = depth - 1
-        return np.int64(free_slots[depth - 1]), True
+        return np.int64(free_slots[depth - 1])
     slot = counters[C_SLOT_WATERMARK]
     counters[C_SLOT_WATERMARK] = slot + 1
     handles[slot].generation = 0
-    return slot, False
+    return slot
 
 
 @njit(cache=True, nogil=True)
@@ -208,9 +209,8 @@ def free_slot(handles, free_slots, counters, slot):
 
 @njit(cache=True, nogil=True)
 def take_page(pages, counters, n_pages):
-    """A page for new use: the most recently released one, else the lowest never-used pfn.
-
-    Returns (pfn, from_stack); pfn is -1 when the pool is full.
+    """A page for new use: the most recently released one, else the lowest never-used pfn (so a
+    pfn at or above the watermark before a batch was never used); -1 when the pool is full.
     """
     pfn = counters[C_RELEASED_HEAD]
     if pfn >= 0:
@@ -218,13 +218,13 @@ def take_page(pages, counters, n_pages):
         counters[C_RELEASED_HEAD] = -1 if link == NONE32 else np.int64(link)
         counters[C_RELEASED] -= 1
         counters[C_PAGES_USED] += 1
-        return pfn, True
+        return pfn
     pfn = counters[C_PAGE_WATERMARK]
     if pfn >= n_pages:
-        return -1, False
+        return -1
     counters[C_PAGE_WATERMARK] = pfn + 1
     counters[C_PAGES_USED] += 1
-    return pfn, False
+    return pfn
 
 
 @njit(cache=True, nogil=True)
@@ -276,31 +276,11 @@ def push_page(pages, nodes, stack_heads, counters, free_list, pfn):
 
 
 @njit(cache=True, nogil=True)
-def _drop_node(nodes, counters, node):
+def drop_node(nodes, counters, node):
+    """Put a stack node on the free-node list."""
     nodes[node].next = NONE32 if counters[C_NODE_FREE_HEAD] < 0 else counters[C_NODE_FREE_HEAD]
     counters[C_NODE_FREE_HEAD] = node
     counters[C_NODES_FREE] += 1
-
-
-@njit(cache=True, nogil=True)
-def pop_page(pages, nodes, stack_heads, counters, free_list):
-    """Take the head page of ``free_list``; returns its pfn, -1 when the list is empty.
-
-    The page record keeps naming the list; the caller files it somewhere else.
-    """
-    node = stack_heads[free_list]
-    while node >= 0:
-        entry = nodes[node]
-        link = entry.next
-        stack_heads[free_list] = -1 if link == NONE32 else np.int64(link)
-        pfn = np.int64(entry.pfn)
-        stamp = np.int64(entry.stamp)
-        _drop_node(nodes, counters, node)
-        record = pages[pfn]
-        if record.free_list == free_list and record.stamp == stamp:
-            return pfn
-        node = stack_heads[free_list]
-    return -1
 
 
 @njit(cache=True, nogil=True)
@@ -436,9 +416,10 @@ def write_kernel(handles, counters, arena, batch, data, offsets):
     status, index = check_offsets(data, offsets, n)
     if status != errors.OK:
         return status, index
+    watermark = counters[C_SLOT_WATERMARK]
     for i in range(n):
-        slot = live_slot(handles, counters, batch[i])
-        if slot < 0:
+        slot = slot_below(batch[i], watermark)
+        if slot < 0 or not holds(handles[slot], batch[i]):
             return errors.BAD_HANDLE, i
         if offsets[i + 1] - offsets[i] != handles[slot].size:
             return errors.BAD_LENGTH, i
@@ -460,9 +441,10 @@ def read_kernel(handles, counters, arena, batch, out):
     n = batch.size
     offsets = np.empty(n + 1, np.int64)
     offsets[0] = 0
+    watermark = counters[C_SLOT_WATERMARK]
     for i in range(n):
-        slot = live_slot(handles, counters, batch[i])
-        if slot < 0:
+        slot = slot_below(batch[i], watermark)
+        if slot < 0 or not holds(handles[slot], batch[i]):
             return errors.BAD_HANDLE, i, np.empty(0, np.uint8), offsets
         offsets[i + 1] = offsets[i] + handles[slot].size
     if out is None:
@@ -488,9 +470,10 @@ def locate_kernel(handles, counters, page_shift, batch):
     pfns = np.empty(n, np.int64)
     page_offsets = np.empty(n, np.int64)
     mask = (np.int64(1) << page_shift) - 1
+    watermark = counters[C_SLOT_WATERMARK]
     for i in range(n):
-        slot = live_slot(handles, counters, batch[i])
-        if slot < 0:
+        slot = slot_below(batch[i], watermark)
+        if slot < 0 or not holds(handles[slot], batch[i]):
             return errors.BAD_HANDLE, i, pfns, page_offsets
         address = handles[slot].address
         pfns[i] = address >> page_shift
@@ -502,9 +485,10 @@ def locate_kernel(handles, counters, page_shift, batch):
 def sizes_kernel(handles, counters, batch):
     n = batch.size
     sizes = np.empty(n, np.int64)
+    watermark = counters[C_SLOT_WATERMARK]
     for i in range(n):
-        slot = live_slot(handles, counters, batch[i])
-        if slot < 0:
+        slot = slot_below(batch[i], watermark)
+        if slot < 0 or not holds(handles[slot], batch[i]):
             return errors.BAD_HANDLE, i, sizes
         sizes[i] = handles[slot].size
     return errors.OK, 0, sizes

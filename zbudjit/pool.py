@@ -307,14 +307,12 @@ class Pool:
         if n == 0:
             return out
         c = self._counters
-        free_pages = self.pages_total - int(c[t.C_PAGES_USED])
-        journal = np.empty((n if free_pages < n else 0, self._policy.J_WIDTH), np.int64)
         # An element files a new page on a stack (a page taken from a list frees its node
         # first and ends buddied), and an undo re-files only pages taken from lists: n nodes.
         put_back = self._reserve(n, n, n)
         status, index = self._policy.alloc_kernel(
             self._geometry, self._pages, self._handles, self._free_slots, self._nodes,
-            self._stack_heads, self._lru_log, c, self._arena, sizes, data, offsets, out, journal)
+            self._stack_heads, self._lru_log, c, self._arena, sizes, data, offsets, out)
         self._run(put_back, status, index, sizes)
         return out
 

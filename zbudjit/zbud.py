@@ -47,15 +47,8 @@ assert PAGE_DTYPE.itemsize == 24
 
 CHUNKS_PER_PAGE = 64
 BUDDIED = 64
-
-# journal[i, ...] of an alloc batch that may run out of pages, to undo it exactly
-J_PFN = 0
-J_SOURCE = 1          # unbuddied list the page came from, or one of the SOURCE_* values
-J_LRU_POS = 2
-J_SLOT_FROM_STACK = 3
-J_WIDTH = 4
-SOURCE_RELEASED = -1
-SOURCE_NEW = -2
+LOOK_AHEAD = 16            # pops of a list between prefetching a page record and taking the page
+LOOK_AHEAD_BATCH = 64      # smaller alloc batches do not look ahead: starting costs a walk a list
 
 
 def new_geometry(n_pages, page_size, reserve_header_chunk):
@@ -135,11 +128,10 @@ def _clear_page(record):
 
 @njit(cache=True, nogil=True)
 def alloc_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, lru_log, counters, arena,
-                 sizes, data, offsets, out, journal):
+                 sizes, data, offsets, out):
     """Allocate ``sizes`` in order; with non-empty ``offsets``, also copy each object's bytes.
 
-    ``journal`` has one row per element when the batch might run out of pages (else zero rows):
-    on POOL_FULL the kernel then undoes the elements before the failing one, in reverse order.
+    On POOL_FULL the elements before the failing one are undone (:func:`_undo_alloc`).
     The caller has reserved a handle slot, a stack node and an LRU entry per element.
     """
     n = sizes.size
@@ -152,44 +144,73 @@ def alloc_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, lru_l
     usable = geometry[t.G_USABLE_CHUNKS]
     first_offset = geometry[t.G_FIRST_OFFSET]
     chunk_round = (np.int64(1) << chunk_shift) - 1
-    journaling = journal.shape[0] > 0
-    lru_len_before = counters[t.C_LRU_LEN]
+    before = counters.copy()
     # Bit k set: unbuddied[k] may hold a page. Only this batch changes the lists while it runs,
     # so the mask stays exact and the search for a list jumps over the empty ones.
     nonempty = np.uint64(0)
     for free_list in range(usable):
         if stack_heads[free_list] >= 0:
             nonempty |= np.uint64(1) << np.uint64(free_list)
+    # ahead[k]: the node LOOK_AHEAD entries below the top of unbuddied[k] whose page record has
+    # been prefetched (-1: none; -2: not started). Each node popped moves it one further down,
+    # so the page a pop returns was asked for LOOK_AHEAD pops of that list earlier.
+    ahead = np.full(usable, -2 if n >= LOOK_AHEAD_BATCH else -1, np.int64)
     for i in range(n):
         size = sizes[i]
         chunks = (size + chunk_round) >> chunk_shift
         pfn = -1
-        source = SOURCE_NEW
         candidates = nonempty >> np.uint64(chunks)
         while candidates:
             free_list = chunks + np.int64(trailing_zeros(candidates))
-            pfn = t.pop_page(pages, nodes, stack_heads, counters, free_list)
+            # t.pop_page, written out with the look-ahead: as a call its array arguments would
+            # be reference-counted (see t.slot_below) and the call would not be inlined
+            if ahead[free_list] == -2:
+                node = stack_heads[free_list]
+                for _ in range(LOOK_AHEAD):
+                    prefetch_write(pages, nodes[node].pfn)
+                    if nodes[node].next == t.NONE32:
+                        break
+                    node = nodes[node].next
+                ahead[free_list] = node
+            node = stack_heads[free_list]
+            while node >= 0:
+                entry = nodes[node]
+                link = entry.next
+                stack_heads[free_list] = -1 if link == t.NONE32 else np.int64(link)
+                popped = np.int64(entry.pfn)
+                stamp = entry.stamp
+                t.drop_node(nodes, counters, node)
+                below = ahead[free_list]
+                if below >= 0:
+                    below = nodes[below].next
+                    if below == t.NONE32:
+                        ahead[free_list] = -1
+                    else:
+                        ahead[free_list] = below
+                        prefetch_write(pages, nodes[below].pfn)
+                        if nodes[below].next != t.NONE32:      # for the next step down
+                            prefetch_write(nodes, nodes[below].next)
+                if pages[popped].free_list == free_list and pages[popped].stamp == stamp:
+                    pfn = popped
+                    break
+                node = stack_heads[free_list]
             if stack_heads[free_list] < 0:
                 nonempty &= ~(np.uint64(1) << np.uint64(free_list))
             if pfn >= 0:
-                source = free_list
                 break
             candidates = nonempty >> np.uint64(chunks)
         if pfn < 0:
-            pfn, from_stack = t.take_page(pages, counters, n_pages)
+            pfn = t.take_page(pages, counters, n_pages)
             if pfn < 0:
-                _undo_alloc(geometry, pages, handles, free_slots, nodes, stack_heads, counters, out,
-                            journal, i)
-                counters[t.C_LRU_LEN] = lru_len_before
+                _undo_alloc(geometry, pages, handles, free_slots, nodes, stack_heads, lru_log,
+                            counters, out, i, before)
                 return errors.POOL_FULL, i
-            source = SOURCE_RELEASED if from_stack else SOURCE_NEW
+            if counters[t.C_RELEASED_HEAD] >= 0:       # the next take's record
+                prefetch_write(pages, counters[t.C_RELEASED_HEAD])
         record = pages[pfn]
-        slot, slot_from_stack = t.take_slot(handles, free_slots, counters)
-        if journaling:
-            journal[i, J_PFN] = pfn
-            journal[i, J_SOURCE] = source
-            journal[i, J_LRU_POS] = record.lru_pos
-            journal[i, J_SLOT_FROM_STACK] = slot_from_stack
+        if counters[t.C_SLOTS_FREE] > t.PREFETCH_AHEAD:  # the slot taken PREFETCH_AHEAD allocs on
+            prefetch_write(handles, free_slots[counters[t.C_SLOTS_FREE] - t.PREFETCH_AHEAD])
+        slot = t.take_slot(handles, free_slots, counters)
         address = _put_on_page(record, pfn, slot, chunks, page_shift, chunk_shift, first_offset)
         _file_page(pages, nodes, stack_heads, counters, usable, pfn)
         if record.free_list != BUDDIED:
@@ -215,27 +236,44 @@ def alloc_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, lru_l
 
 
 @njit(cache=True, nogil=True)
-def _undo_alloc(geometry, pages, handles, free_slots, nodes, stack_heads, counters, out, journal,
-                done):
-    """Undo the first ``done`` elements of an alloc batch, last first."""
+def _undo_alloc(geometry, pages, handles, free_slots, nodes, stack_heads, lru_log, counters, out,
+                done, before):
+    """Undo the first ``done`` elements of an alloc batch, last first; ``before`` is a copy of
+    the counters taken when the batch started.
+
+    Element j put its page at LRU position ``before[C_LRU_LEN] + j``, so the log says which page
+    each element used, and what is left on the page says where it came from. One buddy left: it
+    was popped from the unbuddied list of its free chunks, and its LRU position was its latest
+    entry before the batch (a page's live entry is always its latest). That is wrong only for a
+    page this batch filed itself, which the undo of the element that filed it then empties.
+    Empty: it was never used (at or above the old page watermark) or the released page on top
+    of the stack. A slot at or above the old slot watermark was never used; any other came off
+    the free stack.
+    """
     chunk_round = (np.int64(1) << geometry[t.G_CHUNK_SHIFT]) - 1
-    for i in range(done - 1, -1, -1):
-        slot = t.handle_slot(out[i])
+    usable = geometry[t.G_USABLE_CHUNKS]
+    first_entry = before[t.C_LRU_LEN]
+    latest = np.zeros(counters[t.C_PAGE_WATERMARK], np.int64)    # LRU_NONE
+    for position in range(before[t.C_LRU_TAIL], first_entry):
+        latest[lru_log[position]] = position
+    for j in range(done - 1, -1, -1):
+        slot = t.handle_slot(out[j])
         size = np.int64(handles[slot].size)
-        pfn = journal[i, J_PFN]
+        pfn = np.int64(lru_log[first_entry + j])
         record = pages[pfn]
         _empty_side(record, slot)
-        t.untake_slot(handles, free_slots, counters, slot, journal[i, J_SLOT_FROM_STACK] != 0)
+        t.untake_slot(handles, free_slots, counters, slot, slot < before[t.C_SLOT_WATERMARK])
         counters[t.C_OBJECTS] -= 1
         counters[t.C_BYTES_STORED] -= size
         counters[t.C_CHUNKS_USED] -= (size + chunk_round) >> geometry[t.G_CHUNK_SHIFT]
-        source = journal[i, J_SOURCE]
-        if source >= 0:
-            t.push_page(pages, nodes, stack_heads, counters, source, pfn)
-            record.lru_pos = journal[i, J_LRU_POS]
+        if record.first_slot != 0 or record.last_slot != 0:
+            free_chunks = usable - np.int64(record.first_chunks) - np.int64(record.last_chunks)
+            t.push_page(pages, nodes, stack_heads, counters, free_chunks, pfn)
+            record.lru_pos = latest[pfn]
         else:
             _clear_page(record)
-            t.untake_page(pages, counters, pfn, source == SOURCE_RELEASED)
+            t.untake_page(pages, counters, pfn, pfn < before[t.C_PAGE_WATERMARK])
+    counters[t.C_LRU_LEN] = first_entry
 
 
 @njit(cache=True, nogil=True)
@@ -248,13 +286,14 @@ def free_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, counte
     The caller has reserved one stack node per element.
     """
     n = batch.size
+    watermark = counters[t.C_SLOT_WATERMARK]
     for i in range(n):
         if i + t.PREFETCH_AHEAD < n:
             ahead = t.handle_slot(batch[i + t.PREFETCH_AHEAD])
             if 0 <= ahead < handles.size:       # the handle is not checked yet
                 prefetch_write(handles, ahead)
-        slot = t.live_slot(handles, counters, batch[i])
-        if slot < 0:
+        slot = t.slot_below(batch[i], watermark)
+        if slot < 0 or not t.holds(handles[slot], batch[i]):
             _unfree_slots(handles, counters, batch, scratch, i)
             for j in range(i):
                 if batch[j] == batch[i]:
@@ -566,7 +605,7 @@ def check_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, lru_l
     if walked != counters[t.C_NODES_FREE] or walked + in_stacks != counters[t.C_NODE_WATERMARK]:
         return BAD_LIST_STACK, -1
 
-    # LRU log: one live entry per page on the LRU
+    # LRU log: one live entry per page on the LRU, its latest (_undo_alloc relies on that)
     live = 0
     for position in range(counters[t.C_LRU_TAIL], counters[t.C_LRU_LEN]):
         pfn = np.int64(lru_log[position])
@@ -574,6 +613,8 @@ def check_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, lru_l
             return BAD_LRU_LOG, position
         if pages[pfn].lru_pos == position:
             live += 1
+        elif t.LRU_NONE < pages[pfn].lru_pos < position:
+            return BAD_LRU_LOG, position
     on_lru = 0
     for pfn in range(watermark):
         if pages[pfn].lru_pos != t.LRU_NONE:

@@ -32,7 +32,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from . import _tables as t
 from . import errors
-from ._memory import copy_object, prefetch_write, store_fence, streaming
+from ._memory import copy_object, prefetch_record, prefetch_write, store_fence, streaming
 
 PAGE_DTYPE = np.dtype([
     ("first_slot", np.uint32),
@@ -167,7 +167,7 @@ def alloc_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, lru_l
             if ahead[free_list] == -2:
                 node = stack_heads[free_list]
                 for _ in range(LOOK_AHEAD):
-                    prefetch_write(pages, nodes[node].pfn)
+                    prefetch_record(pages, nodes[node].pfn)
                     if nodes[node].next == t.NONE32:
                         break
                     node = nodes[node].next
@@ -187,7 +187,7 @@ def alloc_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, lru_l
                         ahead[free_list] = -1
                     else:
                         ahead[free_list] = below
-                        prefetch_write(pages, nodes[below].pfn)
+                        prefetch_record(pages, nodes[below].pfn)
                         if nodes[below].next != t.NONE32:      # for the next step down
                             prefetch_write(nodes, nodes[below].next)
                 if pages[popped].free_list == free_list and pages[popped].stamp == stamp:
@@ -206,7 +206,7 @@ def alloc_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, lru_l
                             counters, out, i, before)
                 return errors.POOL_FULL, i
             if counters[t.C_RELEASED_HEAD] >= 0:       # the next take's record
-                prefetch_write(pages, counters[t.C_RELEASED_HEAD])
+                prefetch_record(pages, counters[t.C_RELEASED_HEAD])
         record = pages[pfn]
         if counters[t.C_SLOTS_FREE] > t.PREFETCH_AHEAD:  # the slot taken PREFETCH_AHEAD allocs on
             prefetch_write(handles, free_slots[counters[t.C_SLOTS_FREE] - t.PREFETCH_AHEAD])
@@ -309,7 +309,7 @@ def free_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, counte
         # _free_object and _file_or_release, written out: called here they cost ~130 ns a free
         # (array arguments of a call that LLVM does not inline are reference-counted)
         if i + t.PREFETCH_AHEAD < n:
-            prefetch_write(pages, scratch[i + t.PREFETCH_AHEAD, 0] >> page_shift)
+            prefetch_record(pages, scratch[i + t.PREFETCH_AHEAD, 0] >> page_shift)
         slot = t.handle_slot(batch[i])
         size = scratch[i, 1]
         pfn = scratch[i, 0] >> page_shift

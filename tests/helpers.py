@@ -3,6 +3,7 @@
 import numpy as np
 
 import zbudjit as zj
+from zbudjit import _tables as t
 from zbudjit.spec import ZbudSpec
 
 # (page_size, reserve_header_chunk) pairs every differential test runs on
@@ -56,14 +57,16 @@ def snapshot(pool):
 def engine_lists(pool):
     """Each unbuddied list of the engine, head first: the live entries of its stamped stack."""
     lists = {}
-    for free_list, node in enumerate(pool._stack_heads.tolist()):
+    blocks = pool._blocks.reshape(-1, t.BLOCK_WORDS)
+    for free_list, block in enumerate(pool._stack_heads.tolist()):
         order = []
-        while node != -1:
-            entry = pool._nodes[node]
-            page = pool._pages[entry["pfn"]]
-            if page["free_list"] == free_list and page["stamp"] == entry["stamp"]:
-                order.append(int(entry["pfn"]))
-            node = -1 if entry["next"] == 0xFFFFFFFF else int(entry["next"])
+        while block != -1:
+            for k in range(int(blocks[block, t.B_COUNT]) - 1, -1, -1):
+                pfn, stamp = blocks[block, t.B_ENTRY + 2 * k], blocks[block, t.B_ENTRY + 2 * k + 1]
+                page = pool._pages[pfn]
+                if page["free_list"] == free_list and page["stamp"] == stamp:
+                    order.append(int(pfn))
+            block = -1 if blocks[block, t.B_NEXT] == t.NONE32 else int(blocks[block, t.B_NEXT])
         if order:
             lists[free_list] = order
     return lists

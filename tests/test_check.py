@@ -111,15 +111,29 @@ def corrupt_back_pointer(pool):
     page["first_slot"], page["last_slot"] = page["last_slot"], page["first_slot"]
 
 
-def corrupt_node_in_two_places(pool):
+def corrupt_block_in_two_places(pool):
     shared = pool._stack_heads[pool._pages[first_with(pool, unbuddied)]["free_list"]]
     empty_list = int(np.flatnonzero(pool._stack_heads[1:] == -1)[0]) + 1
-    pool._stack_heads[empty_list] = shared           # two lists now share their nodes
+    pool._stack_heads[empty_list] = shared           # two lists now share their blocks
 
 
 def corrupt_stale_stamp(pool):
-    node = int(pool._stack_heads[pool._pages[first_with(pool, unbuddied)]["free_list"]])
-    pool._nodes[node]["stamp"] = pool._counters[t.C_STAMP] + 5
+    block = int(pool._stack_heads[pool._pages[first_with(pool, unbuddied)]["free_list"]])
+    pool._blocks[block * t.BLOCK_WORDS + t.B_ENTRY + 1] = pool._counters[t.C_STAMP] + 5
+
+
+def corrupt_part_full_block(pool):
+    """A block below the top of its list that is not full: the look-ahead would misread it."""
+    head = int(pool._stack_heads[pool._pages[first_with(pool, unbuddied)]["free_list"]])
+    blocks = pool._blocks.reshape(-1, t.BLOCK_WORDS)
+    pfn = blocks[head, t.B_ENTRY]
+    block = pool._counters[t.C_BLOCK_WATERMARK]
+    pool._counters[t.C_BLOCK_WATERMARK] += 1
+    blocks[block, t.B_NEXT] = head
+    blocks[block, t.B_COUNT] = 1
+    blocks[block, t.B_ENTRY] = pfn           # a stale copy of a live entry
+    blocks[block, t.B_ENTRY + 1] = 0
+    pool._stack_heads[pool._pages[pfn]["free_list"]] = block
 
 
 def corrupt_geometry(pool):
@@ -127,7 +141,8 @@ def corrupt_geometry(pool):
 
 
 CORRUPTIONS = [
-    (corrupt_node_in_two_places, "unbuddied stack"),
+    (corrupt_block_in_two_places, "unbuddied stack"),
+    (corrupt_part_full_block, "unbuddied stack"),
     (corrupt_stale_stamp, "unbuddied stack"),
     (corrupt_geometry, "geometry"),
     (corrupt_chunks, "page"),

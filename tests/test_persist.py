@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 import zbudjit as zj
 from zbudjit import _tables as t
 from zbudjit import persist
-from zbudjit.persist import SaveError, open_pool, save
+from zbudjit.persist import FORMAT_VERSION, SaveError, open_pool, save
 from helpers import ragged, snapshot
 
 
@@ -37,7 +37,7 @@ def busy_pool(page_size=4096, reserve_header_chunk=False, objects=1400, path=Non
 
     Objects on both sides of pages, buddied and unbuddied pages, released pages, free and reused
     handle slots (so stale handles exist), stale stack and LRU entries; with more than 1024 objects
-    the handle table, the stack nodes and the LRU log have also grown past a fresh pool's size.
+    the handle table, the stack blocks and the LRU log have also grown past a fresh pool's size.
     """
     rng = np.random.default_rng(seed)
     pool = zj.Pool(pages=2 * objects, page_size=page_size,
@@ -367,15 +367,15 @@ DAMAGE = {
     "manifest not an object": (lambda d, s: (s / "manifest.json").write_text("[1, 2]"), "not a manifest"),
     "no manifest": (lambda d, s: (s / "manifest.json").unlink(), "snapshot is incomplete"),
     "other format": (lambda d, s: edit_manifest(s, lambda m: m.update(format="pickle")), "not a manifest"),
-    "wrong version": (lambda d, s: edit_manifest(s, lambda m: m.update(format_version=1)),
-                      "format version 1, but this zbudjit reads version 2"),
+    "wrong version": (lambda d, s: edit_manifest(s, lambda m: m.update(format_version=2)),
+                      f"format version 2, but this zbudjit reads version {FORMAT_VERSION}"),
     "no version": (lambda d, s: edit_manifest(s, lambda m: m.pop("format_version")), "format version None"),
     "truncated table": (lambda d, s: truncate(s / "_pages.npy"), "_pages.npy holds"),
     "truncated arena": (lambda d, s: truncate(s / "_arena.npy"), "truncated"),
     "flipped data byte": (lambda d, s: flip_byte(s / "_handles.npy", -1), "_handles.npy is corrupted"),
     "flipped arena byte": (lambda d, s: flip_byte(s / "_arena.npy", 5000), "_arena.npy is corrupted"),
     "flipped header byte": (lambda d, s: flip_byte(s / "_counters.npy", 10), "not a readable .npy"),
-    "missing table file": (lambda d, s: (s / "_nodes.npy").unlink(), "_nodes.npy is missing"),
+    "missing table file": (lambda d, s: (s / "_blocks.npy").unlink(), "_blocks.npy is missing"),
     "table not in manifest": (lambda d, s: edit_manifest(s, lambda m: m["arrays"].pop("_lru_log")),
                               "lacks _lru_log"),
     "dtype not the pool's": (lambda d, s: edit_manifest(s, set_entry("_counters", dtype="<i4")),

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import zbudjit as zj
+from zbudjit import _tables as t
 from helpers import (GEOMETRIES, assert_same_as_spec, fewest_pages, make_pair, ragged, snapshot,
                      unragged)
 from zbudjit.spec.zbud import FIRST, LAST
@@ -40,7 +41,7 @@ class ZbudMachine(RuleBasedStateMachine):
         # start with tiny growable tables, so growing them, rebuilding the stacks and squeezing
         # the LRU log happen all the time (put back too, when a batch fails)
         self.pool._handles = self.pool._handles[:2].copy()
-        self.pool._nodes = self.pool._nodes[:2].copy()
+        self.pool._blocks = self.pool._blocks[:2 * t.BLOCK_WORDS].copy()
         self.pool._lru_log = self.pool._lru_log[:3].copy()
         self.max_size = self.pool.max_size
         self.pairs = {}        # engine handle -> spec handle

@@ -20,12 +20,18 @@ free slots uint32[handle table size]: a stack of the free slots' numbers, ``coun
 handle     uint64 ``generation << 32 | (slot + 1)``. The low word is never 0, so 0 is never a handle;
            freeing bumps the slot's generation, so a freed handle never matches again.
 stamped stacks
-           LIFO free lists with lazy deletion. Entries are STACK_NODE_DTYPE records (pfn, stamp, next)
-           in one node pool, linked from ``stack_heads[list]``. An entry is live only while its page
-           record still names that list and carries the same stamp; removing a page from a list just
-           changes the page record, and stale entries are dropped when they reach the top (or by
-           :func:`rebuild_stacks`). Popping therefore yields pages in exactly the order of the kernel's
-           doubly linked list, without touching neighbouring pages.
+           LIFO free lists with lazy deletion. A list is a chain of blocks from
+           ``stack_heads[list]``: each block is one 64-byte row of the uint32 ``blocks`` table (its
+           next block, how many entries it holds, and up to BLOCK_ENTRIES (pfn, stamp) entries, the
+           top one last). Only a list's top block may be part full, so a pop or push touches one
+           cache line and a walk down a list meets a new block once every BLOCK_ENTRIES entries
+           (with a linked node per entry, alloc chased a random cache line at every pop: re-alloc
+           after random frees cost 54 ns an object, against 37 ns with blocks).
+           An entry is live only while its page record still names that list and carries the same
+           stamp; removing a page from a list just changes the page record, and stale entries are
+           dropped when they reach the top (or by :func:`rebuild_stacks`). Popping therefore yields
+           pages in exactly the order of the kernel's doubly linked list, without touching
+           neighbouring pages.
 LRU log    uint32 pfns, appended at ``counters[C_LRU_LEN]``; a page's record holds the index of its
            live entry (``lru_pos``), so moving a page to the head is one append, and older entries of
            the page become stale. Reading the log backwards from the end gives head-to-tail LRU order.
@@ -33,6 +39,13 @@ LRU log    uint32 pfns, appended at ``counters[C_LRU_LEN]``; a page's record hol
 
 Every page table is zero-filled anonymous memory, and an all-zero record is a free page (NO_LIST,
 LRU_NONE, no buddies), so a pool of millions of pages costs memory only for the pages it touches.
+
+Helpers that kernels call in their loops take arrays, and Numba counts references to arrays.
+Its pruning pass drops a helper's increment and decrement of an array only when the decrement
+is not split across branches: so a helper either has no branch that uses an array last
+(:func:`push_page` uses every array once more after its branch), or takes records and scalars
+instead of arrays (:func:`slot_below` and :func:`holds`). Otherwise the atomic reference counts
+stay in the loop, about 12 ns an array a call, and LLVM stops inlining the helper.
 
 A page record must have the fields ``free_list``, ``stamp`` and ``lru_pos`` for the stack, LRU and
 released-page helpers here (a released page's ``stamp`` links the released-page stack); the policy
@@ -48,16 +61,20 @@ from . import errors
 from ._memory import copy_bytes, copy_object, prefetch_read, prefetch_write, store_fence, streaming
 
 HANDLE_DTYPE = np.dtype([("address", np.int64), ("size", np.uint32), ("generation", np.uint32)])
-STACK_NODE_DTYPE = np.dtype([("pfn", np.uint32), ("stamp", np.uint32), ("next", np.uint32)])
+BLOCK_ENTRIES = 7            # (pfn, stamp) entries of a stack block
+BLOCK_WORDS = 16             # uint32 words of a stack block: one 64-byte cache line
+B_NEXT = 0                   # block word: the next block down the list, NONE32 at the bottom
+B_COUNT = 1                  # block word: entries held, 1..BLOCK_ENTRIES (0 only while free)
+B_ENTRY = 2                  # block words: entry k's pfn at B_ENTRY + 2k, its stamp after it
 
-NONE32 = 0xFFFFFFFF          # "no pfn / no node" in uint32 link fields
+NONE32 = 0xFFFFFFFF          # "no pfn / no block" in uint32 link fields
 NO_LIST = 0                  # page record's free_list when the page is in no free list
 LRU_NONE = 0                 # page record's lru_pos when the page is not on the LRU
 RETIRED = -2                 # handle table address of a slot whose generation is used up
 MAX_GENERATION = 0xFFFFFFFF
 MAX_SLOTS = 0xFFFFFFFE       # slot + 1 must fit the handle's low 32 bits
 MAX_STAMP = 0xFFFFFFFF
-MAX_NODES = 0xFFFFFFFF       # node links are uint32; NONE32 is reserved
+MAX_BLOCKS = 0xFFFFFFFF      # block links are uint32; NONE32 is reserved
 MAX_LRU = 2**62              # LRU log positions are int64
 PREFETCH_AHEAD = 16           # objects between a prefetch and its use (4-16 measured alike; 32 worse)
 MAX_PAGES = 0xFFFFFFFF       # pfns are uint32 in page links; NONE32 is reserved
@@ -73,9 +90,9 @@ C_RELEASED = 6               # pages on the released-page stack
 C_SLOT_WATERMARK = 7
 C_SLOTS_FREE = 8             # depth of the free-slot stack
 C_SLOTS_RETIRED = 9
-C_NODE_WATERMARK = 10
-C_NODE_FREE_HEAD = 11
-C_NODES_FREE = 12
+C_BLOCK_WATERMARK = 10       # stack blocks below it have been used at least once
+C_BLOCK_FREE_HEAD = 11       # top of the free-block list (linked through B_NEXT), -1 if empty
+C_BLOCKS_FREE = 12
 C_STAMP = 13                 # last stamp handed out
 C_LRU_LEN = 14
 C_LRU_TAIL = 15              # entries below it are all stale
@@ -94,7 +111,7 @@ N_GEOMETRY = 6
 
 def new_counters():
     counters = np.zeros(N_COUNTERS, np.int64)
-    for head in (C_RELEASED_HEAD, C_NODE_FREE_HEAD):
+    for head in (C_RELEASED_HEAD, C_BLOCK_FREE_HEAD):
         counters[head] = -1
     counters[C_LRU_LEN] = counters[C_LRU_TAIL] = LRU_NONE + 1
     return counters
@@ -119,6 +136,18 @@ def zeroed(count, dtype, reserve=True):
     if hasattr(mmap, "MADV_HUGEPAGE"):
         memory.madvise(mmap.MADV_HUGEPAGE)       # fewer TLB misses for random access, as NumPy does
     return np.frombuffer(memory, dtype, count)
+
+
+def new_blocks(count):
+    """A stack-block table of ``count`` blocks, block b at words ``b * BLOCK_WORDS`` on, each on its
+    own cache line (mapped memory is page-aligned); nothing in it is read before it is written."""
+    return zeroed(count * BLOCK_WORDS, np.uint32)
+
+
+def blocks_for(pushes, lists):
+    """Free blocks that ``pushes`` pushes onto ``lists`` lists may need while pops free others:
+    a new block every BLOCK_ENTRIES pushes onto a list, and one more per list."""
+    return pushes // BLOCK_ENTRIES + lists
 
 
 def grown(table, needed, limit):
@@ -149,9 +178,9 @@ def slot_below(handle, watermark):
     """The slot a handle names if it is below ``watermark`` (so may be indexed), else -1.
 
     With :func:`holds` this is the live-handle check: ``slot < 0 or not holds(handles[slot],
-    handle)`` rejects any uint64 before anything is indexed with it. The check is split in two
-    because a helper taking an array and branching on it keeps Numba's reference counting of
-    the array in the caller's loop: 12 ns an array a call, more than the check itself.
+    handle)`` rejects any uint64 before anything is indexed with it. It is split in two so that
+    neither half takes an array (see the module notes): as one helper taking the handle table
+    and the counters it cost 24 ns a handle, more than the rest of a free.
     """
     slot = handle_slot(handle)
     return slot if slot < watermark else -1
@@ -252,79 +281,114 @@ def untake_page(pages, counters, pfn, from_stack):
 
 
 @njit(cache=True, nogil=True)
-def push_page(pages, nodes, stack_heads, counters, free_list, pfn):
-    """File page ``pfn`` at the head of ``free_list`` under a new stamp."""
+def push_page(pages, blocks, stack_heads, counters, free_list, pfn):
+    """File page ``pfn`` at the top of ``free_list`` under a new stamp.
+
+    Every array is used once more after the branch: Numba's reference-count pruning then finds
+    each array's increment and decrement around the whole body and drops them, and the function
+    stays small enough for LLVM to inline (with a decrement left on each path, a push cost about
+    50 ns).
+    """
     stamp = counters[C_STAMP] + 1
+    block = stack_heads[free_list]
+    count = BLOCK_ENTRIES if block < 0 else np.int64(blocks[block * BLOCK_WORDS + B_COUNT])
+    if count == BLOCK_ENTRIES:               # a new top block
+        below = block
+        block = counters[C_BLOCK_FREE_HEAD]
+        if block >= 0:
+            link = blocks[block * BLOCK_WORDS + B_NEXT]
+            counters[C_BLOCK_FREE_HEAD] = -1 if link == NONE32 else np.int64(link)
+            counters[C_BLOCKS_FREE] -= 1
+        else:
+            block = counters[C_BLOCK_WATERMARK]
+            counters[C_BLOCK_WATERMARK] = block + 1
+        blocks[block * BLOCK_WORDS + B_NEXT] = NONE32 if below < 0 else below
+        count = 0
+    word = block * BLOCK_WORDS + B_ENTRY + 2 * count
+    blocks[word] = pfn
+    blocks[word + 1] = stamp
+    blocks[block * BLOCK_WORDS + B_COUNT] = count + 1
+    stack_heads[free_list] = block
     counters[C_STAMP] = stamp
-    node = counters[C_NODE_FREE_HEAD]
-    if node >= 0:
-        link = nodes[node].next
-        counters[C_NODE_FREE_HEAD] = -1 if link == NONE32 else np.int64(link)
-        counters[C_NODES_FREE] -= 1
-    else:
-        node = counters[C_NODE_WATERMARK]
-        counters[C_NODE_WATERMARK] = node + 1
-    head = stack_heads[free_list]
-    entry = nodes[node]
-    entry.pfn = pfn
-    entry.stamp = stamp
-    entry.next = NONE32 if head < 0 else head
-    stack_heads[free_list] = node
     record = pages[pfn]
     record.free_list = free_list
     record.stamp = stamp
 
 
 @njit(cache=True, nogil=True)
-def drop_node(nodes, counters, node):
-    """Put a stack node on the free-node list."""
-    nodes[node].next = NONE32 if counters[C_NODE_FREE_HEAD] < 0 else counters[C_NODE_FREE_HEAD]
-    counters[C_NODE_FREE_HEAD] = node
-    counters[C_NODES_FREE] += 1
+def top_entry(blocks, block):
+    """Index in ``blocks`` of the pfn word of the top entry of a block that is not empty."""
+    return block * BLOCK_WORDS + B_ENTRY + 2 * np.int64(blocks[block * BLOCK_WORDS + B_COUNT]) - 2
 
 
 @njit(cache=True, nogil=True)
-def rebuild_stacks(pages, nodes, stack_heads, counters, new_nodes, restamp):
-    """Copy the live entries of every stack into ``new_nodes``, packed from 0.
+def free_block(blocks, counters, block):
+    """Put an emptied stack block on the free-block list."""
+    head = counters[C_BLOCK_FREE_HEAD]
+    blocks[block * BLOCK_WORDS + B_NEXT] = NONE32 if head < 0 else head
+    counters[C_BLOCK_FREE_HEAD] = block
+    counters[C_BLOCKS_FREE] += 1
 
-    Keeps each list's contents and order; stale entries are left behind. Returns how many were
-    copied, or -1 (changing nothing) when ``new_nodes`` is too small. With ``restamp`` the pages'
-    stamps are renumbered from 1, for when the stamp counter nears its limit: entries are judged
-    by the old stamps first, since renumbering while walking could give a page the stamp of one
-    of its own stale entries further down.
+
+@njit(cache=True, nogil=True)
+def rebuild_stacks(pages, blocks, stack_heads, counters, new_blocks, restamp):
+    """Copy the live entries of every stack into ``new_blocks``, packed from block 0.
+
+    Keeps each list's contents and order (its blocks follow each other down the list, all full
+    but the top one); stale entries are left behind. Returns how many blocks were used, or -1
+    (changing nothing) when ``new_blocks`` is too small. With ``restamp`` the pages' stamps are
+    renumbered from 1, for when the stamp counter nears its limit: entries are judged by the old
+    stamps first, since renumbering while walking could give a page the stamp of one of its own
+    stale entries further down.
     """
-    heads = np.full(stack_heads.size, -1, np.int64)
+    in_stacks = (counters[C_BLOCK_WATERMARK] - counters[C_BLOCKS_FREE]) * BLOCK_ENTRIES
+    live = np.empty(in_stacks, np.int64)              # live pfns, list by list, top first
+    live_stamps = np.empty(in_stacks, np.int64)
+    ends = np.zeros(stack_heads.size + 1, np.int64)   # list L's entries: live[ends[L]:ends[L + 1]]
     count = 0
+    needed = 0
     for free_list in range(stack_heads.size):
-        node = stack_heads[free_list]
-        previous = -1
-        while node >= 0:
-            entry = nodes[node]
-            record = pages[entry.pfn]
-            if record.free_list == free_list and record.stamp == entry.stamp:
-                if count == new_nodes.size:
-                    return -1
-                copy = new_nodes[count]
-                copy.pfn = entry.pfn
-                copy.stamp = count + 1 if restamp else entry.stamp
-                if previous < 0:
-                    heads[free_list] = count
-                else:
-                    new_nodes[previous].next = count
-                previous = count
-                count += 1
-            node = -1 if entry.next == NONE32 else np.int64(entry.next)
-        if previous >= 0:
-            new_nodes[previous].next = NONE32
-    stack_heads[:] = heads
+        block = stack_heads[free_list]
+        while block >= 0:
+            for k in range(np.int64(blocks[block * BLOCK_WORDS + B_COUNT]) - 1, -1, -1):
+                pfn = blocks[block * BLOCK_WORDS + B_ENTRY + 2 * k]
+                stamp = blocks[block * BLOCK_WORDS + B_ENTRY + 2 * k + 1]
+                if pages[pfn].free_list == free_list and pages[pfn].stamp == stamp:
+                    live[count] = pfn
+                    live_stamps[count] = stamp
+                    count += 1
+            link = blocks[block * BLOCK_WORDS + B_NEXT]
+            block = -1 if link == NONE32 else np.int64(link)
+        ends[free_list + 1] = count
+        needed += (count - ends[free_list] + BLOCK_ENTRIES - 1) // BLOCK_ENTRIES
+    if needed > new_blocks.size // BLOCK_WORDS:
+        return -1
+    used = 0
+    for free_list in range(stack_heads.size):
+        first, end = ends[free_list], ends[free_list + 1]
+        stack_heads[free_list] = -1 if end == first else used
+        # the top block takes what is left over from full blocks, the rest take BLOCK_ENTRIES
+        in_block = (end - first - 1) % BLOCK_ENTRIES + 1
+        entry = first
+        while entry < end:
+            block = used
+            used += 1
+            new_blocks[block * BLOCK_WORDS + B_NEXT] = used if entry + in_block < end else NONE32
+            new_blocks[block * BLOCK_WORDS + B_COUNT] = in_block
+            for k in range(in_block - 1, -1, -1):
+                new_blocks[block * BLOCK_WORDS + B_ENTRY + 2 * k] = live[entry]
+                stamp = entry + 1 if restamp else live_stamps[entry]
+                new_blocks[block * BLOCK_WORDS + B_ENTRY + 2 * k + 1] = stamp
+                entry += 1
+            in_block = BLOCK_ENTRIES
     if restamp:
-        for node in range(count):
-            pages[new_nodes[node].pfn].stamp = new_nodes[node].stamp
+        for entry in range(count):
+            pages[live[entry]].stamp = entry + 1
         counters[C_STAMP] = count
-    counters[C_NODE_WATERMARK] = count
-    counters[C_NODE_FREE_HEAD] = -1
-    counters[C_NODES_FREE] = 0
-    return count
+    counters[C_BLOCK_WATERMARK] = used
+    counters[C_BLOCK_FREE_HEAD] = -1
+    counters[C_BLOCKS_FREE] = 0
+    return used
 
 
 # ---------------------------------------------------------------------------------------------

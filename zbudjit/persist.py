@@ -48,7 +48,7 @@ from .errors import CorruptionError, PoolError
 FORMAT_NAME = "zbudjit-pool"
 #: Bump when the meaning of a saved table changes, not only its dtype (for example a new sentinel
 #: value in a field): dtypes are checked on opening, meanings cannot be.
-FORMAT_VERSION = 2           # 2: free handle slots kept in their own stack array
+FORMAT_VERSION = 3           # 2: free handle slots in their own stack array; 3: stacks of blocks
 
 #: Pool attributes a save leaves out. Opening rebuilds ``_policy`` from the configuration and
 #: ``_arena`` from the save; any other name here is taken from a fresh pool of the same configuration.
@@ -59,7 +59,7 @@ NOT_SAVED = {"_policy", "_arena", "_busy"}
 CONFIG = ("policy", "page_size", "reserve_header_chunk", "path")
 #: Tables whose first dimension is the pool's size or grows with use; every other table must have
 #: exactly the shape a fresh pool gives it (kernels index them with fixed constants).
-RESIZED_TABLES = {"_pages", "_handles", "_free_slots", "_nodes", "_lru_log"}
+RESIZED_TABLES = {"_pages", "_handles", "_free_slots", "_blocks", "_lru_log"}
 
 POINTER = "CURRENT"
 POINTER_TEMP = "CURRENT.tmp"

@@ -2,7 +2,7 @@
 
 A pool owns four kinds of table (see :mod:`zbudjit._tables` and the policy module for their
 layout): the page table, the handle table, the policy's free lists and LRU log, and the arena of
-object bytes. Tables that may need to grow (handles, stack nodes, LRU log) are sized before each
+object bytes. Tables that may need to grow (handles, stack blocks, LRU log) are sized before each
 batch, so kernels never run out of room half way; a batch that fails puts back what was resized.
 """
 
@@ -166,7 +166,7 @@ class Pool:
         self._pages = self._policy.new_page_table(pages)
         self._handles = np.empty(1024, t.HANDLE_DTYPE)
         self._free_slots = np.empty(self._handles.size, np.uint32)   # as deep as slots can be free
-        self._nodes = np.empty(1024, t.STACK_NODE_DTYPE)
+        self._blocks = t.new_blocks(256)
         self._stack_heads = np.full(self._policy.CHUNKS_PER_PAGE, -1, np.int64)
         self._lru_log = np.empty(1024, np.uint32)
         self._counters = t.new_counters()
@@ -223,7 +223,7 @@ class Pool:
 
     # -- room for a batch -----------------------------------------------------------------------
 
-    def _reserve(self, slots, nodes, lru_entries):
+    def _reserve(self, slots, pushes, lru_entries):
         """Make room in the growable tables; return what to put back if the batch then fails.
 
         Stale stack and LRU entries are squeezed out when room runs short, and a table grows only
@@ -239,21 +239,22 @@ class Pool:
             put_back += [("_handles", self._handles), ("_free_slots", self._free_slots)]
             self._handles = t.grown(self._handles, needed, t.MAX_SLOTS)
             self._free_slots = t.grown(self._free_slots, self._handles.size, t.MAX_SLOTS)
-        nodes_free = self._nodes.size - c[t.C_NODE_WATERMARK] + c[t.C_NODES_FREE]
-        if nodes and (nodes_free < nodes or c[t.C_STAMP] + nodes >= t.MAX_STAMP):
-            old_size = self._nodes.size
-            in_stacks = int(c[t.C_NODE_WATERMARK] - c[t.C_NODES_FREE])   # live ones among them
-            live = self._rebuild_stacks(min(max(old_size, in_stacks), t.MAX_NODES),
-                                        restamp=c[t.C_STAMP] + nodes >= t.MAX_STAMP)
-            if live + nodes > t.MAX_NODES:
-                raise PoolFullError("the free-list node table is full; use smaller batches")
-            size = max(old_size, live + live // 2 + nodes)
-            if size != self._nodes.size:
-                resized = np.empty(size, t.STACK_NODE_DTYPE)
-                resized[:live] = self._nodes[:live]
-                self._nodes = resized
+        blocks_needed = t.blocks_for(pushes, self._stack_heads.size)
+        blocks_free = self._blocks.size // t.BLOCK_WORDS - c[t.C_BLOCK_WATERMARK] + c[t.C_BLOCKS_FREE]
+        if pushes and (blocks_free < blocks_needed or c[t.C_STAMP] + pushes >= t.MAX_STAMP):
+            old_size = self._blocks.size // t.BLOCK_WORDS
+            in_stacks = int(c[t.C_BLOCK_WATERMARK] - c[t.C_BLOCKS_FREE])  # all their live entries fit
+            live = self._rebuild_stacks(min(max(old_size, in_stacks), t.MAX_BLOCKS),
+                                        restamp=c[t.C_STAMP] + pushes >= t.MAX_STAMP)
+            if live + blocks_needed > t.MAX_BLOCKS:
+                raise PoolFullError("the free-list block table is full; use smaller batches")
+            size = max(old_size, live + live // 2 + blocks_needed)
+            if size != self._blocks.size // t.BLOCK_WORDS:
+                resized = t.new_blocks(size)
+                resized[:live * t.BLOCK_WORDS] = self._blocks[:live * t.BLOCK_WORDS]
+                self._blocks = resized
             if size != old_size:
-                put_back.append(("_nodes", old_size))
+                put_back.append(("_blocks", old_size))
         if lru_entries and self._lru_log.size - c[t.C_LRU_LEN] < lru_entries:
             t.compact_lru(self._pages, self._lru_log, c)
             needed = int(c[t.C_LRU_LEN]) * 3 // 2 + lru_entries
@@ -263,19 +264,20 @@ class Pool:
         return put_back
 
     def _rebuild_stacks(self, size, restamp=False):
-        """Pack the stacks' live entries into a new node table of ``size``; returns their number."""
-        new_nodes = np.empty(size, t.STACK_NODE_DTYPE)
-        live = t.rebuild_stacks(self._pages, self._nodes, self._stack_heads, self._counters,
-                                new_nodes, restamp)
+        """Pack the stacks' live entries into a new block table of ``size`` blocks; returns how many
+        blocks they fill."""
+        new_blocks = t.new_blocks(size)
+        live = t.rebuild_stacks(self._pages, self._blocks, self._stack_heads, self._counters,
+                                new_blocks, restamp)
         if live < 0:
             raise CorruptionError("free-list stacks hold more live entries than fit their table")
-        self._nodes = new_nodes
+        self._blocks = new_blocks
         return live
 
     def _put_back(self, put_back):
         """Undo :meth:`_reserve` after a failed batch (the kernel has undone its own changes)."""
         for name, old in put_back:
-            if name == "_nodes":
+            if name == "_blocks":
                 self._rebuild_stacks(old)
             else:
                 setattr(self, name, old)
@@ -307,11 +309,11 @@ class Pool:
         if n == 0:
             return out
         c = self._counters
-        # An element files a new page on a stack (a page taken from a list frees its node
-        # first and ends buddied), and an undo re-files only pages taken from lists: n nodes.
+        # An element pushes only a new page onto a stack (a page taken from a list ends
+        # buddied), and an undo re-files only pages taken from lists: n pushes in all.
         put_back = self._reserve(n, n, n)
         status, index = self._policy.alloc_kernel(
-            self._geometry, self._pages, self._handles, self._free_slots, self._nodes,
+            self._geometry, self._pages, self._handles, self._free_slots, self._blocks,
             self._stack_heads, self._lru_log, c, self._arena, sizes, data, offsets, out)
         self._run(put_back, status, index, sizes)
         return out
@@ -336,7 +338,7 @@ class Pool:
             return
         put_back = self._reserve(0, handles.size, 0)
         status, index = self._policy.free_kernel(
-            self._geometry, self._pages, self._handles, self._free_slots, self._nodes,
+            self._geometry, self._pages, self._handles, self._free_slots, self._blocks,
             self._stack_heads, self._counters, handles, np.empty((handles.size, 2), np.int64))
         self._run(put_back, status, index, handles)
 
@@ -420,7 +422,7 @@ class Pool:
                              f"not {written.dtype} of shape {written.shape}")
         self._reserve(0, victims.size, victims.size)
         released = self._policy.reclaim_kernel(
-            self._geometry, self._pages, self._handles, self._free_slots, self._nodes,
+            self._geometry, self._pages, self._handles, self._free_slots, self._blocks,
             self._stack_heads, self._lru_log, self._counters, victims, written)
         return ReclaimResult(int(released), handles[written])
 
@@ -452,7 +454,7 @@ class Pool:
             raise CorruptionError("compaction found the page and handle tables inconsistent")
         self._reserve(0, 2 * slots.size, 0)
         freed, bytes_moved, moved = compaction.apply_moves(
-            self._geometry, self._pages, self._handles, self._nodes, self._stack_heads,
+            self._geometry, self._pages, self._handles, self._blocks, self._stack_heads,
             self._counters, self._arena, slots, pfns, sides)
         if freed < 0:
             raise CorruptionError("a compaction destination is held by an object that is not moving")
@@ -500,7 +502,7 @@ class Pool:
         """
         c = self._counters
         histogram = t.free_chunks_histogram(self._pages, self._lru_log, c, self.usable_chunks)
-        page_tables = (self._pages.nbytes + self._nodes.nbytes + self._stack_heads.nbytes
+        page_tables = (self._pages.nbytes + self._blocks.nbytes + self._stack_heads.nbytes
                        + self._lru_log.nbytes + self._counters.nbytes + self._geometry.nbytes)
         pages_used = int(c[t.C_PAGES_USED])
         return Stats(
@@ -521,7 +523,7 @@ class Pool:
     def check(self):
         """Audit every table against the others; raise :class:`CorruptionError` saying what is wrong."""
         finding, index = self._policy.check_kernel(
-            self._geometry, self._pages, self._handles, self._free_slots, self._nodes,
+            self._geometry, self._pages, self._handles, self._free_slots, self._blocks,
             self._stack_heads, self._lru_log, self._counters)
         if finding:
             raise CorruptionError(self._policy.CHECK_MESSAGES[finding].format(index))

@@ -71,12 +71,12 @@ def new_page_table(n_pages):
 
 
 @njit(cache=True, nogil=True)
-def _file_page(pages, nodes, stack_heads, counters, usable, pfn):
+def _file_page(pages, blocks, stack_heads, counters, usable, pfn):
     """File a page after its buddies changed: unbuddied[free chunks] or buddied."""
     record = pages[pfn]
     if record.first_slot == 0 or record.last_slot == 0:
         free_chunks = usable - np.int64(record.first_chunks) - np.int64(record.last_chunks)
-        t.push_page(pages, nodes, stack_heads, counters, free_chunks, pfn)
+        t.push_page(pages, blocks, stack_heads, counters, free_chunks, pfn)
     else:
         record.free_list = BUDDIED
 
@@ -127,12 +127,12 @@ def _clear_page(record):
 
 
 @njit(cache=True, nogil=True)
-def alloc_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, lru_log, counters, arena,
+def alloc_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, lru_log, counters, arena,
                  sizes, data, offsets, out):
     """Allocate ``sizes`` in order; with non-empty ``offsets``, also copy each object's bytes.
 
     On POOL_FULL the elements before the failing one are undone (:func:`_undo_alloc`).
-    The caller has reserved a handle slot, a stack node and an LRU entry per element.
+    The caller has reserved a handle slot, room for a stack entry and an LRU entry per element.
     """
     n = sizes.size
     for i in range(n):
@@ -151,9 +151,10 @@ def alloc_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, lru_l
     for free_list in range(usable):
         if stack_heads[free_list] >= 0:
             nonempty |= np.uint64(1) << np.uint64(free_list)
-    # ahead[k]: the node LOOK_AHEAD entries below the top of unbuddied[k] whose page record has
-    # been prefetched (-1: none; -2: not started). Each node popped moves it one further down,
-    # so the page a pop returns was asked for LOOK_AHEAD pops of that list earlier.
+    # ahead[k]: the deepest entry of unbuddied[k] whose page record has been prefetched, as the
+    # index of its pfn word in ``blocks`` (-1: none; -2: not started). Each entry popped moves it
+    # one further down, so the page a pop returns was asked for about LOOK_AHEAD pops earlier; a
+    # walk into the next block down asks for the block after that, BLOCK_ENTRIES pops before use.
     ahead = np.full(usable, -2 if n >= LOOK_AHEAD_BATCH else -1, np.int64)
     for i in range(n):
         size = sizes[i]
@@ -162,38 +163,45 @@ def alloc_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, lru_l
         candidates = nonempty >> np.uint64(chunks)
         while candidates:
             free_list = chunks + np.int64(trailing_zeros(candidates))
-            # t.pop_page, written out with the look-ahead: as a call its array arguments would
-            # be reference-counted (see t.slot_below) and the call would not be inlined
+            # the pop and the look-ahead, written out: as calls, their array arguments would be
+            # reference-counted (see t.slot_below) and the calls would not be inlined
+            block = stack_heads[free_list]
+            steps = 1
             if ahead[free_list] == -2:
-                node = stack_heads[free_list]
-                for _ in range(LOOK_AHEAD):
-                    prefetch_record(pages, nodes[node].pfn)
-                    if nodes[node].next == t.NONE32:
+                ahead[free_list] = t.top_entry(blocks, block)
+                steps = LOOK_AHEAD
+            while block >= 0:
+                top = t.top_entry(blocks, block)
+                popped = np.int64(blocks[top])
+                stamp = blocks[top + 1]
+                for _ in range(steps):               # before the block can be freed below
+                    below = ahead[free_list]
+                    if below < 0:
                         break
-                    node = nodes[node].next
-                ahead[free_list] = node
-            node = stack_heads[free_list]
-            while node >= 0:
-                entry = nodes[node]
-                link = entry.next
-                stack_heads[free_list] = -1 if link == t.NONE32 else np.int64(link)
-                popped = np.int64(entry.pfn)
-                stamp = entry.stamp
-                t.drop_node(nodes, counters, node)
-                below = ahead[free_list]
-                if below >= 0:
-                    below = nodes[below].next
-                    if below == t.NONE32:
-                        ahead[free_list] = -1
+                    if below & (t.BLOCK_WORDS - 1) > t.B_ENTRY:
+                        below -= 2
                     else:
-                        ahead[free_list] = below
-                        prefetch_record(pages, nodes[below].pfn)
-                        if nodes[below].next != t.NONE32:      # for the next step down
-                            prefetch_write(nodes, nodes[below].next)
+                        link = blocks[below - t.B_ENTRY + t.B_NEXT]
+                        if link == t.NONE32:
+                            ahead[free_list] = -1
+                            break
+                        below = np.int64(link) * t.BLOCK_WORDS + t.B_ENTRY + 2 * (t.BLOCK_ENTRIES - 1)
+                        link = blocks[np.int64(link) * t.BLOCK_WORDS + t.B_NEXT]
+                        if link != t.NONE32:
+                            prefetch_write(blocks, np.int64(link) * t.BLOCK_WORDS)
+                    ahead[free_list] = below
+                    prefetch_record(pages, blocks[below])
+                steps = 1
+                if top == block * t.BLOCK_WORDS + t.B_ENTRY:
+                    link = blocks[block * t.BLOCK_WORDS + t.B_NEXT]
+                    stack_heads[free_list] = -1 if link == t.NONE32 else np.int64(link)
+                    t.free_block(blocks, counters, block)
+                else:
+                    blocks[block * t.BLOCK_WORDS + t.B_COUNT] -= 1
                 if pages[popped].free_list == free_list and pages[popped].stamp == stamp:
                     pfn = popped
                     break
-                node = stack_heads[free_list]
+                block = stack_heads[free_list]
             if stack_heads[free_list] < 0:
                 nonempty &= ~(np.uint64(1) << np.uint64(free_list))
             if pfn >= 0:
@@ -202,7 +210,7 @@ def alloc_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, lru_l
         if pfn < 0:
             pfn = t.take_page(pages, counters, n_pages)
             if pfn < 0:
-                _undo_alloc(geometry, pages, handles, free_slots, nodes, stack_heads, lru_log,
+                _undo_alloc(geometry, pages, handles, free_slots, blocks, stack_heads, lru_log,
                             counters, out, i, before)
                 return errors.POOL_FULL, i
             if counters[t.C_RELEASED_HEAD] >= 0:       # the next take's record
@@ -212,7 +220,7 @@ def alloc_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, lru_l
             prefetch_write(handles, free_slots[counters[t.C_SLOTS_FREE] - t.PREFETCH_AHEAD])
         slot = t.take_slot(handles, free_slots, counters)
         address = _put_on_page(record, pfn, slot, chunks, page_shift, chunk_shift, first_offset)
-        _file_page(pages, nodes, stack_heads, counters, usable, pfn)
+        _file_page(pages, blocks, stack_heads, counters, usable, pfn)
         if record.free_list != BUDDIED:
             nonempty |= np.uint64(1) << np.uint64(record.free_list)
         t.lru_to_head(pages, lru_log, counters, pfn)
@@ -236,7 +244,7 @@ def alloc_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, lru_l
 
 
 @njit(cache=True, nogil=True)
-def _undo_alloc(geometry, pages, handles, free_slots, nodes, stack_heads, lru_log, counters, out,
+def _undo_alloc(geometry, pages, handles, free_slots, blocks, stack_heads, lru_log, counters, out,
                 done, before):
     """Undo the first ``done`` elements of an alloc batch, last first; ``before`` is a copy of
     the counters taken when the batch started.
@@ -268,7 +276,7 @@ def _undo_alloc(geometry, pages, handles, free_slots, nodes, stack_heads, lru_lo
         counters[t.C_CHUNKS_USED] -= (size + chunk_round) >> geometry[t.G_CHUNK_SHIFT]
         if record.first_slot != 0 or record.last_slot != 0:
             free_chunks = usable - np.int64(record.first_chunks) - np.int64(record.last_chunks)
-            t.push_page(pages, nodes, stack_heads, counters, free_chunks, pfn)
+            t.push_page(pages, blocks, stack_heads, counters, free_chunks, pfn)
             record.lru_pos = latest[pfn]
         else:
             _clear_page(record)
@@ -277,13 +285,13 @@ def _undo_alloc(geometry, pages, handles, free_slots, nodes, stack_heads, lru_lo
 
 
 @njit(cache=True, nogil=True)
-def free_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, counters, batch, scratch):
+def free_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, counters, batch, scratch):
     """Free every handle in ``batch`` in order; nothing changes unless all are live and distinct.
 
     Pass 1 validates each handle and frees its slot at once (a repeated handle then fails as
     no longer live), keeping the object's address and size in ``scratch`` (n x 2), so that pass 2
     works on the pages without touching the handle table again. A bad handle undoes pass 1.
-    The caller has reserved one stack node per element.
+    The caller has reserved room for one stack entry per element.
     """
     n = batch.size
     watermark = counters[t.C_SLOT_WATERMARK]
@@ -322,7 +330,7 @@ def free_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, counte
             _clear_page(record)
             t.release_page(pages, counters, pfn)
         else:
-            _file_page(pages, nodes, stack_heads, counters, usable, pfn)
+            _file_page(pages, blocks, stack_heads, counters, usable, pfn)
     return errors.OK, 0
 
 
@@ -358,7 +366,7 @@ def _free_object(geometry, pages, handles, free_slots, counters, slot):
 
 
 @njit(cache=True, nogil=True)
-def _file_or_release(pages, nodes, stack_heads, counters, usable, pfn):
+def _file_or_release(pages, blocks, stack_heads, counters, usable, pfn):
     """After a page lost buddies: release it if empty (it leaves its list and the LRU), else re-file.
 
     Returns True when the page was released.
@@ -368,7 +376,7 @@ def _file_or_release(pages, nodes, stack_heads, counters, usable, pfn):
         _clear_page(record)
         t.release_page(pages, counters, pfn)
         return True
-    _file_page(pages, nodes, stack_heads, counters, usable, pfn)
+    _file_page(pages, blocks, stack_heads, counters, usable, pfn)
     return False
 
 
@@ -400,13 +408,13 @@ def reclaim_victims(pages, handles, lru_log, counters, n_pages):
 
 
 @njit(cache=True, nogil=True)
-def reclaim_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, lru_log, counters,
+def reclaim_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, lru_log, counters,
                    victims, written):
     """Evict the objects marked ``written`` from ``victims`` (as :func:`reclaim_victims` found them).
 
     Page by page, as zbud_reclaim_page does: the page leaves its list and the LRU, its written
     objects are freed, and it is released if empty, else re-filed and put at the LRU head.
-    Returns the number of pages released. The caller has reserved a stack node and an LRU entry
+    Returns the number of pages released. The caller has reserved room for a stack entry and an LRU entry
     per victim.
     """
     usable = geometry[t.G_USABLE_CHUNKS]
@@ -422,7 +430,7 @@ def reclaim_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, lru
                     _free_object(geometry, pages, handles, free_slots, counters,
                                  np.int64(slot_plus_one) - 1)
                 k += 1
-        if _file_or_release(pages, nodes, stack_heads, counters, usable, pfn):
+        if _file_or_release(pages, blocks, stack_heads, counters, usable, pfn):
             released += 1
         else:
             t.lru_to_head(pages, lru_log, counters, pfn)
@@ -467,7 +475,7 @@ def _check_side(geometry, pages, handles, counters, pfn, slot_plus_one, chunks, 
 
 
 @njit(cache=True, nogil=True)
-def check_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, lru_log, counters):
+def check_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, lru_log, counters):
     """Audit every table against every other; returns (finding, index), finding 0 when sound."""
     n_pages = geometry[t.G_PAGES]
     usable = geometry[t.G_USABLE_CHUNKS]
@@ -481,7 +489,7 @@ def check_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, lru_l
         return BAD_GEOMETRY, 0
     if not (0 <= watermark <= n_pages <= pages.size
             and 0 <= counters[t.C_SLOT_WATERMARK] <= handles.size
-            and 0 <= counters[t.C_NODE_WATERMARK] <= nodes.size
+            and 0 <= counters[t.C_BLOCK_WATERMARK] <= blocks.size // t.BLOCK_WORDS
             and t.LRU_NONE < counters[t.C_LRU_TAIL] <= counters[t.C_LRU_LEN] <= lru_log.size):
         return BAD_COUNTERS, 0
     used = 0
@@ -569,40 +577,47 @@ def check_kernel(geometry, pages, handles, free_slots, nodes, stack_heads, lru_l
 
     # unbuddied stacks: every filed page has exactly one live entry in its list's stack
     seen = np.zeros(n_pages, np.bool_)
-    visited = np.zeros(counters[t.C_NODE_WATERMARK], np.bool_)    # each node in one place only
+    visited = np.zeros(counters[t.C_BLOCK_WATERMARK], np.bool_)    # each block in one place only
     in_stacks = 0
     for free_list in range(stack_heads.size):
         if (free_list == t.NO_LIST or free_list >= usable) and stack_heads[free_list] != -1:
             return BAD_LIST_STACK, free_list
-        node = stack_heads[free_list]
+        block = stack_heads[free_list]
         live = 0
-        while node != -1:
-            if node < 0 or node >= counters[t.C_NODE_WATERMARK] or visited[node]:
+        least = 1                                # the top block may be part full, no other
+        while block != -1:
+            if block < 0 or block >= counters[t.C_BLOCK_WATERMARK] or visited[block]:
                 return BAD_LIST_STACK, free_list
-            visited[node] = True
+            visited[block] = True
             in_stacks += 1
-            entry = nodes[node]
-            pfn = np.int64(entry.pfn)
-            if pfn >= n_pages or entry.stamp > counters[t.C_STAMP]:
+            count = np.int64(blocks[block * t.BLOCK_WORDS + t.B_COUNT])
+            if count < least or count > t.BLOCK_ENTRIES:
                 return BAD_LIST_STACK, free_list
-            if pages[pfn].free_list == free_list and pages[pfn].stamp == entry.stamp:
-                if seen[pfn]:
+            least = t.BLOCK_ENTRIES
+            for k in range(count):
+                pfn = np.int64(blocks[block * t.BLOCK_WORDS + t.B_ENTRY + 2 * k])
+                stamp = np.int64(blocks[block * t.BLOCK_WORDS + t.B_ENTRY + 2 * k + 1])
+                if pfn >= n_pages or stamp > counters[t.C_STAMP]:
                     return BAD_LIST_STACK, free_list
-                seen[pfn] = True
-                live += 1
-            node = -1 if entry.next == t.NONE32 else np.int64(entry.next)
+                if pages[pfn].free_list == free_list and pages[pfn].stamp == stamp:
+                    if seen[pfn]:
+                        return BAD_LIST_STACK, free_list
+                    seen[pfn] = True
+                    live += 1
+            link = blocks[block * t.BLOCK_WORDS + t.B_NEXT]
+            block = -1 if link == t.NONE32 else np.int64(link)
         if free_list < usable and live != in_list[free_list]:
             return BAD_LIST_STACK, free_list
-    node = counters[t.C_NODE_FREE_HEAD]
+    block = counters[t.C_BLOCK_FREE_HEAD]
     walked = 0
-    while node != -1:
-        if node < 0 or node >= counters[t.C_NODE_WATERMARK] or visited[node]:
+    while block != -1:
+        if block < 0 or block >= counters[t.C_BLOCK_WATERMARK] or visited[block]:
             return BAD_LIST_STACK, -1
-        visited[node] = True
+        visited[block] = True
         walked += 1
-        link = nodes[node].next
-        node = -1 if link == t.NONE32 else np.int64(link)
-    if walked != counters[t.C_NODES_FREE] or walked + in_stacks != counters[t.C_NODE_WATERMARK]:
+        link = blocks[block * t.BLOCK_WORDS + t.B_NEXT]
+        block = -1 if link == t.NONE32 else np.int64(link)
+    if walked != counters[t.C_BLOCKS_FREE] or walked + in_stacks != counters[t.C_BLOCK_WATERMARK]:
         return BAD_LIST_STACK, -1
 
     # LRU log: one live entry per page on the LRU, its latest (_undo_alloc relies on that)

@@ -324,13 +324,13 @@ def _place(geometry, pages, handles, slot, pfn):
 
 
 @njit(cache=True, nogil=True)
-def apply_moves(geometry, pages, handles, nodes, stack_heads, counters, arena, slots, pfns, sides):
+def apply_moves(geometry, pages, handles, blocks, stack_heads, counters, arena, slots, pfns, sides):
     """Move objects as :func:`compaction_plan` says, then re-file and release the pages that changed.
 
     Returns ``(pages_freed, bytes_moved, moved)``: ``moved`` holds the moved objects' handles in
     the order they moved. ``pages_freed`` is -1, and nothing has changed, if a destination is held by an object
-    that is not moving (the plan does not fit the tables). The caller has reserved two stack nodes
-    per move.
+    that is not moving (the plan does not fit the tables). The caller has reserved room for two
+    stack pushes per move.
     """
     page_shift = geometry[t.G_PAGE_SHIFT]
     n = slots.size
@@ -396,7 +396,7 @@ def apply_moves(geometry, pages, handles, nodes, stack_heads, counters, arena, s
     for pfn in range(touched.size):
         record = pages[pfn]
         if touched[pfn] and (record.first_slot != 0 or record.last_slot != 0):
-            _file_page(pages, nodes, stack_heads, counters, usable, pfn)
+            _file_page(pages, blocks, stack_heads, counters, usable, pfn)
     freed = 0
     for pfn in range(touched.size - 1, -1, -1):
         record = pages[pfn]

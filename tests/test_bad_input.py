@@ -149,6 +149,22 @@ def test_generation_exhausted_slot_is_retired():
     pool.check()
 
 
+@pytest.mark.parametrize("side", ["FIRST", "LAST"])
+def test_failed_free_puts_back_a_slot_it_retired(side):
+    """Pass 1 of a free retires a slot whose generation is used up, and forgets its address: a
+    later bad handle in the batch must bring the object back where it was."""
+    pool = zj.Pool(pages=4)
+    pool.alloc([4000])                                    # page 0, so that no address is 0
+    first, last = pool.alloc([100, 2000])                 # page 1: FIRST, then LAST
+    assert pool.locate([first, last])[1].tolist() == [0, 4096 - 2048]
+    victim, size = (first, 100) if side == "FIRST" else (last, 2000)
+    pool.free([victim])
+    pool._handles[(victim & 0xFFFFFFFF) - 1]["generation"] = 0xFFFFFFFF
+    victim, = pool.alloc([size])                          # back on the same side, last generation
+    assert victim >> 32 == 0xFFFFFFFF
+    unchanged(pool, lambda: pool.free([victim, 12345]), zj.InvalidHandleError, "index 1")
+
+
 def test_write_errors(pool):
     h = pool.live[:2]
     sizes = pool.sizes(h)

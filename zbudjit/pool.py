@@ -339,7 +339,7 @@ class Pool:
         put_back = self._reserve(0, handles.size, 0)
         status, index = self._policy.free_kernel(
             self._geometry, self._pages, self._handles, self._free_slots, self._blocks,
-            self._stack_heads, self._counters, handles, np.empty((handles.size, 2), np.int64))
+            self._stack_heads, self._counters, handles, np.empty((handles.size, 2), np.uint32))
         self._run(put_back, status, index, handles)
 
     def write(self, handles, data, offsets):

@@ -288,12 +288,14 @@ def free_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, count
     """Free every handle in ``batch`` in order; nothing changes unless all are live and distinct.
 
     Pass 1 validates each handle and frees its slot at once (a repeated handle then fails as
-    no longer live), keeping the object's address and size in ``scratch`` (n x 2), so that pass 2
-    works on the pages without touching the handle table again. A bad handle undoes pass 1.
-    The caller has reserved room for one stack entry per element.
+    no longer live), keeping the object's pfn and size in ``scratch`` (n x 2 uint32, 8 bytes an
+    object to write and read back), so that pass 2 works on the pages without touching the
+    handle table again. A bad handle undoes pass 1. The caller has reserved room for one stack
+    entry per element.
     """
     n = batch.size
     watermark = counters[t.C_SLOT_WATERMARK]
+    page_shift = geometry[t.G_PAGE_SHIFT]
     for i in range(n):
         if i + t.PREFETCH_AHEAD < n:
             ahead = t.handle_slot(batch[i + t.PREFETCH_AHEAD])
@@ -301,25 +303,24 @@ def free_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, count
                 prefetch_write(handles, ahead)
         slot = t.slot_below(batch[i], watermark)
         if slot < 0 or not t.holds(handles[slot], batch[i]):
-            _unfree_slots(handles, counters, batch, scratch, i)
+            _unfree_slots(geometry, pages, handles, counters, batch, scratch, i)
             for j in range(i):
                 if batch[j] == batch[i]:
                     return errors.DUPLICATE_HANDLE, i
             return errors.BAD_HANDLE, i
-        scratch[i, 0] = handles[slot].address
+        scratch[i, 0] = handles[slot].address >> page_shift
         scratch[i, 1] = handles[slot].size
         t.free_slot(handles, free_slots, counters, slot)
     usable = geometry[t.G_USABLE_CHUNKS]
-    page_shift = geometry[t.G_PAGE_SHIFT]
     chunk_shift = geometry[t.G_CHUNK_SHIFT]
     for i in range(n):
-        # _free_object and _file_or_release, written out: called here they cost ~130 ns a free
-        # (array arguments of a call that LLVM does not inline are reference-counted)
+        # _free_object and _file_or_release, written out: calls taking the tables would keep
+        # their reference counting in this loop (see _tables)
         if i + t.PREFETCH_AHEAD < n:
-            prefetch_record(pages, scratch[i + t.PREFETCH_AHEAD, 0] >> page_shift)
+            prefetch_record(pages, scratch[i + t.PREFETCH_AHEAD, 0])
         slot = t.handle_slot(batch[i])
-        size = scratch[i, 1]
-        pfn = scratch[i, 0] >> page_shift
+        size = np.int64(scratch[i, 1])
+        pfn = np.int64(scratch[i, 0])
         counters[t.C_OBJECTS] -= 1
         counters[t.C_BYTES_STORED] -= size
         counters[t.C_CHUNKS_USED] -= (size + (np.int64(1) << chunk_shift) - 1) >> chunk_shift
@@ -334,18 +335,26 @@ def free_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, count
 
 
 @njit(cache=True, nogil=True)
-def _unfree_slots(handles, counters, batch, scratch, done):
-    """Undo pass 1 of :func:`free_kernel` for its first ``done`` elements, last first."""
+def _unfree_slots(geometry, pages, handles, counters, batch, scratch, done):
+    """Undo pass 1 of :func:`free_kernel` for its first ``done`` elements, last first.
+
+    Freeing a slot keeps its address unless it retires it; a retired slot's address is worked
+    out again from its page, which pass 1 does not change.
+    """
     for i in range(done - 1, -1, -1):
         slot = t.handle_slot(batch[i])
         entry = handles[slot]
+        entry.size = scratch[i, 1]
         if entry.address == t.RETIRED:
             counters[t.C_SLOTS_RETIRED] -= 1
+            pfn = np.int64(scratch[i, 0])
+            last = pages[pfn].first_slot != slot + 1
+            chunks = pages[pfn].last_chunks if last else pages[pfn].first_chunks
+            entry.address = _side_address(pfn, chunks, last, geometry[t.G_PAGE_SHIFT],
+                                          geometry[t.G_CHUNK_SHIFT], geometry[t.G_FIRST_OFFSET])
         else:
             counters[t.C_SLOTS_FREE] -= 1         # it is on top: pass 1 pushed in batch order
             entry.generation -= np.uint32(1)
-        entry.address = scratch[i, 0]
-        entry.size = scratch[i, 1]
 
 
 @njit(cache=True, nogil=True)

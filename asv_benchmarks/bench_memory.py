@@ -10,9 +10,10 @@
   1.5M compressed-page-like objects in one batch.
 
 No numeric goals: these are tracked so that a change shows up. Metadata per page is counted
-against the 4096-byte page (the README quotes 29.5 bytes under churn and 43.5 after the demo's
-fill); a handle costs 16 bytes. Density and pages used follow from zbud's placement (at most two
-objects a page), so a change in them means placement changed.
+against the 4096-byte page (the README quotes 29.0 bytes under churn and 45.3 after a fill of
+150k objects); a handle costs 20 bytes (its record and its place in the free-slot stack).
+Density and pages used follow from zbud's placement (at most two objects a page), so a change in
+them means placement changed.
 """
 
 import zbudjit as zj

@@ -156,6 +156,7 @@ def alloc_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, lru_
     # one further down, so the page a pop returns was asked for about LOOK_AHEAD pops earlier; a
     # walk into the next block down asks for the block after that, BLOCK_ENTRIES pops before use.
     ahead = np.full(usable, -2 if n >= LOOK_AHEAD_BATCH else -1, np.int64)
+    previous = -1                          # the page of the previous object, now the LRU head
     for i in range(n):
         size = sizes[i]
         chunks = (size + chunk_round) >> chunk_shift
@@ -223,7 +224,8 @@ def alloc_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, lru_
         _file_page(pages, blocks, stack_heads, counters, usable, pfn)
         if record.free_list != BUDDIED:
             nonempty |= np.uint64(1) << np.uint64(record.free_list)
-        t.lru_to_head(pages, lru_log, counters, pfn)
+        t.lru_to_head(pages, lru_log, counters, pfn, pfn != previous)
+        previous = pfn
         entry = handles[slot]
         entry.address = address
         entry.size = size
@@ -441,7 +443,7 @@ def reclaim_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, lr
         if _file_or_release(pages, blocks, stack_heads, counters, usable, pfn):
             released += 1
         else:
-            t.lru_to_head(pages, lru_log, counters, pfn)
+            t.lru_to_head(pages, lru_log, counters, pfn, True)
     position = counters[t.C_LRU_TAIL]
     while position < counters[t.C_LRU_LEN] and pages[lru_log[position]].lru_pos != position:
         position += 1

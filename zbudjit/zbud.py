@@ -157,6 +157,8 @@ def alloc_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, lru_
     # walk into the next block down asks for the block after that, BLOCK_ENTRIES pops before use.
     ahead = np.full(usable, -2 if n >= LOOK_AHEAD_BATCH else -1, np.int64)
     previous = -1                          # the page of the previous object, now the LRU head
+    bytes_placed = 0                       # added to the counters at the end: fewer stores
+    chunks_placed = 0
     for i in range(n):
         size = sizes[i]
         chunks = (size + chunk_round) >> chunk_shift
@@ -211,6 +213,9 @@ def alloc_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, lru_
         if pfn < 0:
             pfn = t.take_page(pages, counters, n_pages)
             if pfn < 0:
+                counters[t.C_OBJECTS] += i
+                counters[t.C_BYTES_STORED] += bytes_placed
+                counters[t.C_CHUNKS_USED] += chunks_placed
                 _undo_alloc(geometry, pages, handles, free_slots, blocks, stack_heads, lru_log,
                             counters, out, i, before)
                 return errors.POOL_FULL, i
@@ -230,9 +235,11 @@ def alloc_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, lru_
         entry.address = address
         entry.size = size
         out[i] = t.make_handle(slot, entry.generation)
-        counters[t.C_OBJECTS] += 1
-        counters[t.C_BYTES_STORED] += size
-        counters[t.C_CHUNKS_USED] += chunks
+        bytes_placed += size
+        chunks_placed += chunks
+    counters[t.C_OBJECTS] += n
+    counters[t.C_BYTES_STORED] += bytes_placed
+    counters[t.C_CHUNKS_USED] += chunks_placed
     if offsets.size > 0:      # only now that nothing can fail: a failed batch leaves no byte behind
         stream = streaming(offsets[n] - offsets[0])
         for i in range(n):

@@ -76,7 +76,7 @@ MAX_SLOTS = 0xFFFFFFFE       # slot + 1 must fit the handle's low 32 bits
 MAX_STAMP = 0xFFFFFFFF
 MAX_BLOCKS = 0xFFFFFFFF      # block links are uint32; NONE32 is reserved
 MAX_LRU = 2**62              # LRU log positions are int64
-PREFETCH_AHEAD = 16           # objects between a prefetch and its use (4-16 measured alike; 32 worse)
+PREFETCH_AHEAD = 16          # objects between a prefetch and its use (16, 32, 64 measure alike)
 MAX_PAGES = 0xFFFFFFFF       # pfns are uint32 in page links; NONE32 is reserved
 
 # counters[...]

@@ -240,10 +240,10 @@ class Pool:
             self._handles = t.grown(self._handles, needed, t.MAX_SLOTS)
             self._free_slots = t.grown(self._free_slots, self._handles.size, t.MAX_SLOTS)
         blocks_needed = t.blocks_for(pushes, self._stack_heads.size)
-        blocks_free = self._blocks.size // t.BLOCK_WORDS - c[t.C_BLOCK_WATERMARK] + c[t.C_BLOCKS_FREE]
+        old_size = self._blocks.size // t.BLOCK_WORDS
+        blocks_free = old_size - c[t.C_BLOCK_WATERMARK] + c[t.C_BLOCKS_FREE]
         if pushes and (blocks_free < blocks_needed or c[t.C_STAMP] + pushes >= t.MAX_STAMP):
-            old_size = self._blocks.size // t.BLOCK_WORDS
-            in_stacks = int(c[t.C_BLOCK_WATERMARK] - c[t.C_BLOCKS_FREE])  # all their live entries fit
+            in_stacks = int(c[t.C_BLOCK_WATERMARK] - c[t.C_BLOCKS_FREE])   # their live entries fit
             live = self._rebuild_stacks(min(max(old_size, in_stacks), t.MAX_BLOCKS),
                                         restamp=c[t.C_STAMP] + pushes >= t.MAX_STAMP)
             if live + blocks_needed > t.MAX_BLOCKS:

@@ -127,8 +127,8 @@ def _clear_page(record):
 
 
 @njit(cache=True, nogil=True)
-def alloc_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, lru_log, counters, arena,
-                 sizes, data, offsets, out):
+def alloc_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, lru_log, counters,
+                 arena, sizes, data, offsets, out):
     """Allocate ``sizes`` in order; with non-empty ``offsets``, also copy each object's bytes.
 
     On POOL_FULL the elements before the failing one are undone (:func:`_undo_alloc`).
@@ -166,8 +166,8 @@ def alloc_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, lru_
         candidates = nonempty >> np.uint64(chunks)
         while candidates:
             free_list = chunks + np.int64(trailing_zeros(candidates))
-            # the pop and the look-ahead, written out: as calls, their array arguments would be
-            # reference-counted (see t.slot_below) and the calls would not be inlined
+            # the pop and the look-ahead, written out: as calls taking the tables they would keep
+            # reference counting in this loop (see the notes at the top of _tables)
             block = stack_heads[free_list]
             steps = 1
             if ahead[free_list] == -2:
@@ -188,7 +188,8 @@ def alloc_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, lru_
                         if link == t.NONE32:
                             ahead[free_list] = -1
                             break
-                        below = np.int64(link) * t.BLOCK_WORDS + t.B_ENTRY + 2 * (t.BLOCK_ENTRIES - 1)
+                        # the top entry of the next block down (full, like every block below a top)
+                        below = np.int64(link) * t.BLOCK_WORDS + t.B_ENTRY + 2 * t.BLOCK_ENTRIES - 2
                         link = blocks[np.int64(link) * t.BLOCK_WORDS + t.B_NEXT]
                         if link != t.NONE32:
                             prefetch_write(blocks, np.int64(link) * t.BLOCK_WORDS)
@@ -293,7 +294,8 @@ def _undo_alloc(geometry, pages, handles, free_slots, blocks, stack_heads, lru_l
 
 
 @njit(cache=True, nogil=True)
-def free_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, counters, batch, scratch):
+def free_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, counters, batch,
+                scratch):
     """Free every handle in ``batch`` in order; nothing changes unless all are live and distinct.
 
     Pass 1 validates each handle and frees its slot at once (a repeated handle then fails as
@@ -431,8 +433,8 @@ def reclaim_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, lr
 
     Page by page, as zbud_reclaim_page does: the page leaves its list and the LRU, its written
     objects are freed, and it is released if empty, else re-filed and put at the LRU head.
-    Returns the number of pages released. The caller has reserved room for a stack entry and an LRU entry
-    per victim.
+    Returns the number of pages released. The caller has reserved room for a stack entry and an
+    LRU entry per victim.
     """
     usable = geometry[t.G_USABLE_CHUNKS]
     released = 0

@@ -136,6 +136,10 @@ def corrupt_part_full_block(pool):
     pool._stack_heads[pool._pages[pfn]["free_list"]] = block
 
 
+def corrupt_block_table_size(pool):
+    pool._blocks = pool._blocks[:-1].copy()          # no longer whole 64-byte blocks
+
+
 def corrupt_geometry(pool):
     pool._geometry[t.G_MAX_SIZE] += 64
 
@@ -143,6 +147,7 @@ def corrupt_geometry(pool):
 CORRUPTIONS = [
     (corrupt_block_in_two_places, "unbuddied stack"),
     (corrupt_part_full_block, "unbuddied stack"),
+    (corrupt_block_table_size, "counters are out of range"),
     (corrupt_stale_stamp, "unbuddied stack"),
     (corrupt_geometry, "geometry"),
     (corrupt_chunks, "page"),

@@ -140,6 +140,12 @@ def test_round_trip_restores_every_table_and_keeps_working(tmp_path, page_size, 
     assert_round_trip(pool, tmp_path / "save", freed)
 
 
+def test_opened_stack_blocks_each_sit_on_one_cache_line(tmp_path):
+    pool, _ = busy_pool()
+    save(pool, tmp_path / "save")
+    assert open_pool(tmp_path / "save")._blocks.ctypes.data % 64 == 0
+
+
 def test_empty_pool_round_trips(tmp_path):
     pool = zj.Pool(pages=200)
     save(pool, tmp_path / "empty")

@@ -423,8 +423,7 @@ class BenchRow:
 
 def _warm_up():
     """Call every timed kernel once on a small pool, so loading them from Numba's cache (or
-    compiling them) is never inside a timed call: table growth (stack rebuild, LRU squeeze) and
-    the undo journal of a batch with more objects than free pages too."""
+    compiling them) is never inside a timed call, table growth (stack rebuild, LRU squeeze) too."""
     pool = Pool(pages=1024)
     sizes = (np.arange(1500, dtype=np.int64) % 20 + 1) * 40   # > 1024: the tables must grow
     offsets = np.zeros(sizes.size + 1, np.int64)

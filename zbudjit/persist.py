@@ -394,6 +394,7 @@ def _restore(snapshot, manifest):
         setattr(pool, name, _read_table(snapshot, name, entry, getattr(reference, name, None)))
     _check_geometry(pool, reference, config["pages"], where)
     pool._pages = _whole_page_table(pool._pages, config["pages"], where)
+    pool._blocks = _line_aligned(pool._blocks)
     pool._policy = pool_module.POLICIES[pool.policy]
     for name in NOT_SAVED - {"_policy", "_arena"}:
         if hasattr(reference, name):
@@ -483,6 +484,16 @@ def _whole_page_table(used, pages, where):
     table = t.zeroed(pages, used.dtype, reserve=False)
     table[:used.shape[0]] = used
     return table
+
+
+def _line_aligned(blocks):
+    """The stack-block table copied to page-aligned memory, so that each block is one cache line
+    (a table read into ``np.empty`` is only 16-byte aligned, and blocks would straddle lines)."""
+    if blocks.size % t.BLOCK_WORDS:
+        return blocks                 # not whole blocks: check() refuses it, alignment is moot
+    aligned = t.new_blocks(blocks.size // t.BLOCK_WORDS)
+    aligned[:] = blocks
+    return aligned
 
 
 def _check_geometry(pool, reference, pages, where):

@@ -508,6 +508,7 @@ def check_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, lru_
         return BAD_GEOMETRY, 0
     if not (0 <= watermark <= n_pages <= pages.size
             and 0 <= counters[t.C_SLOT_WATERMARK] <= handles.size
+            and blocks.size % t.BLOCK_WORDS == 0
             and 0 <= counters[t.C_BLOCK_WATERMARK] <= blocks.size // t.BLOCK_WORDS
             and t.LRU_NONE < counters[t.C_LRU_TAIL] <= counters[t.C_LRU_LEN] <= lru_log.size):
         return BAD_COUNTERS, 0

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 import zbudjit as zj
 from zbudjit import _tables as t
+from zbudjit import zbud
 from helpers import assert_same_as_spec, engine_lists, make_pair, ragged, snapshot
 
 
@@ -75,8 +76,10 @@ def released_stack(pool):
 
 def test_pool_full_undoes_every_kind_of_step():
     """The failing batch takes released and never-used pages, slots off the free stack and new ones,
-    pops pre-existing pages and pages it filed itself, and may not use more than 64 elements
-    (a longer one looks ahead in the lists): each is put back where it was, in order."""
+    and pops pre-existing pages and pages it filed itself (a 3900-byte object leaves room for a
+    100-byte one): each is put back where it was, in order. One batch is too short to look ahead
+    in the lists, the other long enough."""
+    assert 30 < zbud.LOOK_AHEAD_BATCH < 200
     for length in (30, 200):
         pool, spec = make_pair(24)
         sizes = [2000, 2000, 1000, 3000, 500, 3500] * 3          # 9 pages, all buddied
@@ -84,6 +87,7 @@ def test_pool_full_undoes_every_kind_of_step():
         victims = [list(pairs)[i] for i in (1, 2, 3, 6, 9, 11, 13)]   # pages empty, half, whole
         pool.free(victims)
         spec.free([pairs.pop(h) for h in victims])
+        assert released_stack(pool) and pool._counters[t.C_SLOTS_FREE] > 0
         before = (snapshot(pool), engine_lists(pool), released_stack(pool),
                   pool._free_slots[:pool._counters[t.C_SLOTS_FREE]].tolist())
         failing = [3900] * 4 + [100] * 4 + [1500, 50] + [4000] * (length - 10)

@@ -28,6 +28,8 @@ taking ten 1-D arrays. Both, and the helpers that time an operation against them
 ``zbudjit.bench`` (``floor.py`` re-exports them), shared with the ``zbudjit bench`` command.
 """
 
+import functools
+
 import numpy as np
 
 import zbudjit as zj
@@ -137,12 +139,16 @@ class Ratios:
         self.sizes = object_sizes("compressed", RATIO_OBJECTS)
         self.order = permutation(RATIO_OBJECTS)
         self.refill = object_sizes("compressed", RATIO_OBJECTS // 2, seed=1)
-        self.floor = floor.MemoryFloor(RATIO_OBJECTS, RATIO_PAGES, RATIO_OBJECTS)
+
+    @functools.cached_property
+    def yardstick(self):
+        """The floor's tables (about 60 MB), built only for the ratios that use them."""
+        return floor.MemoryFloor(RATIO_OBJECTS, RATIO_PAGES, RATIO_OBJECTS)
 
     def _versus_floor(self, prepare, operation, ops):
         """Best-of-N of ``operation(prepare())`` over best-of-N of the floor for ``ops`` ops,
         the two interleaved so that a slow spell of the machine hits both."""
-        best, best_floor = floor.versus_floor(self.floor, prepare, operation, ops, self.repeats)
+        best, best_floor = floor.versus_floor(self.yardstick, prepare, operation, ops, self.repeats)
         return best / best_floor
 
     def track_alloc_vs_floor(self):
@@ -180,7 +186,7 @@ class Ratios:
 
     def track_alloc_free_one_vs_dispatch(self):
         """A one-object alloc+free pair over two calls of a trivial 10-array @njit function."""
-        pool, _ = filled_pool(RATIO_PAGES, self.sizes, settle=True)
+        pool, _ = filled_pool(RATIO_PAGES, self.sizes)      # one_object_vs_dispatch settles it
         pair, dispatches = floor.one_object_vs_dispatch(pool, calls=2000, rounds=2 * self.repeats,
                                                         size=700)
         return pair / dispatches

@@ -37,7 +37,7 @@ def object_sizes(kind, n, seed=SEED):
     """``n`` object sizes (int64) drawn from distribution ``kind``.
 
     ``uniform``: 1 .. max_size. ``compressed``: like zswap's compressed pages and
-    ``zbudjit.cli.compressed_page_sizes`` (70% compress well, 40-900 B; 30% poorly,
+    ``zbudjit.workloads.compressed_page_sizes`` (70% compress well, 40-900 B; 30% poorly,
     1500 B .. max_size). ``tiny``: 1-64 B, one chunk each. The array is cached for the process:
     do not modify it.
     """
@@ -140,7 +140,10 @@ def warm_up():
 
 
 def seconds(operation, *args):
-    """Wall time of one call, with the garbage collector off (as asv's own timer does)."""
+    """Wall time of one call, with the garbage collector off (as asv's own timer does).
+
+    The same as ``zbudjit.bench.seconds``, kept here because the data-path and compaction
+    ratios also run on commits from before ``zbudjit.bench`` existed."""
     enabled = gc.isenabled()
     gc.disable()
     try:

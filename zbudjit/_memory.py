@@ -46,18 +46,22 @@ def _memmove(typingctx, dst, dst_start, src, src_start, n):
     return types.void(dst, types.int64, src, types.int64, types.int64), codegen
 
 
+def _emit_prefetch(builder, pointer, for_write):
+    i32 = ir.IntType(32)
+    function = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(ir.VoidType(), [pointer.type, i32, i32, i32]),
+        "llvm.prefetch.p0i8")
+    # arguments: address, read (0) or write (1), locality 3 (keep in all caches), data (1)
+    builder.call(function, [pointer, ir.Constant(i32, int(for_write)), ir.Constant(i32, 3),
+                            ir.Constant(i32, 1)])
+
+
 def _prefetch(for_write):
     @intrinsic
     def prefetch(typingctx, array, index):
         def codegen(context, builder, signature, args):
-            pointer = _address(context, builder, signature.args[0], args[0], args[1])
-            i32 = ir.IntType(32)
-            function = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(ir.VoidType(), [pointer.type, i32, i32, i32]),
-                "llvm.prefetch.p0i8")
-            # arguments: address, read (0) or write (1), locality 3 (keep in all caches), data (1)
-            builder.call(function, [pointer, ir.Constant(i32, int(for_write)), ir.Constant(i32, 3),
-                                    ir.Constant(i32, 1)])
+            _emit_prefetch(builder, _address(context, builder, signature.args[0], args[0], args[1]),
+                           for_write)
             return context.get_dummy_value()
         return types.void(array, types.int64), codegen
     return prefetch
@@ -75,14 +79,8 @@ def prefetch_record(typingctx, array, index):
         first = _address(context, builder, signature.args[0], args[0], args[1])
         after = _address(context, builder, signature.args[0], args[0],
                          builder.add(args[1], ir.Constant(ir.IntType(64), 1)))
-        last = builder.gep(after, [ir.Constant(ir.IntType(64), -1)])
-        i32 = ir.IntType(32)
-        function = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [first.type, i32, i32, i32]),
-            "llvm.prefetch.p0i8")
-        for pointer in (first, last):
-            builder.call(function, [pointer, ir.Constant(i32, 1), ir.Constant(i32, 3),
-                                    ir.Constant(i32, 1)])
+        _emit_prefetch(builder, first, True)
+        _emit_prefetch(builder, builder.gep(after, [ir.Constant(ir.IntType(64), -1)]), True)
         return context.get_dummy_value()
     return types.void(array, types.int64), codegen
 

@@ -14,7 +14,7 @@ alloc                           one batch of ``objects`` into an empty pool   me
 free (random order)             every object of the filled pool, shuffled     memory floor
 re-alloc                        free a random half, then alloc as many        memory floor
 write, read                     ragged write / read of every object           NumPy's copy
-read into a buffer              ``read(out=)`` into memory already mapped      NumPy's copy
+read into a buffer (out=)       ``read(out=)`` into memory already mapped      NumPy's copy
 alloc+free, one object          a one-object ``alloc`` then ``free``          2 bare dispatches
 alloc+free batch                alloc the batch, free it in random order      plain-Python spec
 ==============================  ============================================  =====================
@@ -40,9 +40,9 @@ by round interleaved, best of N against best of N. ``goal`` says which way is go
   (the engine the whole batch) so that it stays quick; the spec's cost per object grows a little
   with size, so the subset makes this ratio, if anything, lower than on the full batch.
 
-The asv suite defines its goals on 2**20 pages and 1.5M objects (``run_bench(pages=1 << 20)``);
-the default here is a quarter of that, for a check of 5-15 seconds (about 40 s, and 9 GB of
-memory, on 2**20 pages). Smaller tables sit better in the CPU's caches, which makes the memory
+The asv suite defines its goals on 2**20 pages and 1.5M objects (``run_bench(pages=1 << 20)``),
+but for spec / engine (2**18 pages, 200k objects); the default here is a quarter of that, for a
+check of 5-15 seconds (about 40 s, and 9 GB of memory, on 2**20 pages). Smaller tables sit better in the CPU's caches, which makes the memory
 floor cheaper, and every operation too but not always in proportion: ratios from small runs are
 not the goals' figures. Timing thresholds belong in the benchmarks, never in tests.
 
@@ -463,7 +463,7 @@ def run_bench(pages=1 << 18, objects=None, repeat=3, seed=0, progress=False):
     -------
     list of BenchRow
         In order: memory floor, alloc, free (random order), re-alloc, numpy copy, write, read,
-        read into a buffer, 2 bare dispatches, alloc+free one object, plain-Python spec,
+        read into a buffer (out=), 2 bare dispatches, alloc+free one object, plain-Python spec,
         alloc+free batch.
 
     Raises

@@ -216,10 +216,9 @@ class Pool:
         return int(self._counters[t.C_BYTES_STORED])
 
     def __repr__(self):
-        c = self._counters
         return (f"Pool(pages={self.pages_total}, policy={self.policy!r}, page_size={self.page_size}, "
-                f"reserve_header_chunk={self.reserve_header_chunk}) with {c[t.C_OBJECTS]} objects "
-                f"on {c[t.C_PAGES_USED]} pages")
+                f"reserve_header_chunk={self.reserve_header_chunk}) with {self.objects} objects "
+                f"on {self.pages_used} pages")
 
     # -- room for a batch -----------------------------------------------------------------------
 
@@ -243,17 +242,15 @@ class Pool:
         old_size = self._blocks.size // t.BLOCK_WORDS
         blocks_free = old_size - c[t.C_BLOCK_WATERMARK] + c[t.C_BLOCKS_FREE]
         if pushes and (blocks_free < blocks_needed or c[t.C_STAMP] + pushes >= t.MAX_STAMP):
-            in_stacks = int(c[t.C_BLOCK_WATERMARK] - c[t.C_BLOCKS_FREE])   # their live entries fit
-            live = self._rebuild_stacks(min(max(old_size, in_stacks), t.MAX_BLOCKS),
-                                        restamp=c[t.C_STAMP] + pushes >= t.MAX_STAMP)
+            # packed, the live entries fit the table they are in
+            live = self._rebuild_stacks(old_size, restamp=c[t.C_STAMP] + pushes >= t.MAX_STAMP)
             if live + blocks_needed > t.MAX_BLOCKS:
                 raise PoolFullError("the free-list block table is full; use smaller batches")
             size = max(old_size, live + live // 2 + blocks_needed)
-            if size != self._blocks.size // t.BLOCK_WORDS:
+            if size != old_size:
                 resized = t.new_blocks(size)
                 resized[:live * t.BLOCK_WORDS] = self._blocks[:live * t.BLOCK_WORDS]
                 self._blocks = resized
-            if size != old_size:
                 put_back.append(("_blocks", old_size))
         if lru_entries and self._lru_log.size - c[t.C_LRU_LEN] < lru_entries:
             t.compact_lru(self._pages, self._lru_log, c)
@@ -405,7 +402,7 @@ class Pool:
         if not callable(writeback):
             raise TypeError("writeback must be callable")
         self._guard()
-        n_pages = min(n_pages, int(self._counters[t.C_PAGES_USED]))
+        n_pages = min(n_pages, self.pages_used)
         victims, handles = self._policy.reclaim_victims(
             self._pages, self._handles, self._lru_log, self._counters, n_pages)
         if handles.size == 0:
@@ -504,7 +501,7 @@ class Pool:
         histogram = t.free_chunks_histogram(self._pages, self._lru_log, c, self.usable_chunks)
         page_tables = (self._pages.nbytes + self._blocks.nbytes + self._stack_heads.nbytes
                        + self._lru_log.nbytes + self._counters.nbytes + self._geometry.nbytes)
-        pages_used = int(c[t.C_PAGES_USED])
+        pages_used = self.pages_used
         return Stats(
             pages_total=self.pages_total,
             pages_used=pages_used,

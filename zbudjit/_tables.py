@@ -173,6 +173,11 @@ def handle_slot(handle):
     return np.int64(handle & np.uint64(0xFFFFFFFF)) - 1
 
 
+def handle_slots(handles):
+    """:func:`handle_slot` of every handle of a uint64 array, in NumPy (for Python callers)."""
+    return (handles & np.uint64(0xFFFFFFFF)).astype(np.int64) - 1
+
+
 @njit(cache=True, nogil=True)
 def slot_below(handle, watermark):
     """The slot a handle names if it is below ``watermark`` (so may be indexed), else -1.

@@ -193,10 +193,13 @@ class Compressor(abc.ABC):
         """
         pages = _check_pages(pages)
         header_bytes = _whole_number(header_bytes, "header_bytes", 0)
-        n = pages.shape[0]
-        if n == 0:
+        if pages.shape[0] == 0:
             return np.empty(0, np.uint8), np.zeros(1, np.int64)
-        return _ragged(self._compress_pages(pages), n, header_bytes)
+        return self._compress_batch(pages, header_bytes)
+
+    def _compress_batch(self, pages, header_bytes):
+        """:meth:`compress` once its arguments are checked and there is at least one page."""
+        return _ragged(self._compress_pages(pages), pages.shape[0], header_bytes)
 
     def decompress(self, data, offsets, page_size, header_bytes=0):
         """Decompress every object of a ragged batch into one page.
@@ -403,12 +406,10 @@ class _NoCompression(Compressor):
     name = "none"
 
     def _compress_pages(self, pages):
-        return _page_views(pages)       # each page as it is (compress below skips even this)
+        return _page_views(pages)       # each page as it is (_compress_batch skips even this)
 
-    def compress(self, pages, header_bytes=0):
+    def _compress_batch(self, pages, header_bytes):
         # Fixed-size objects: one vectorised copy, no per-page work at all.
-        pages = _check_pages(pages)
-        header_bytes = _whole_number(header_bytes, "header_bytes", 0)
         n, page_size = pages.shape
         objects = np.zeros((n, header_bytes + page_size), np.uint8)
         objects[:, header_bytes:] = pages

@@ -42,6 +42,8 @@ def raise_for_status(status, index, what=None):
     if status == OK:
         return
     index = int(index)
+    if status == OUT_TOO_SMALL:             # index is the bytes needed, not a batch position
+        raise ValueError(f"out is too small: the objects need {index:,} bytes")
     value = ""
     if what is not None and index < len(what):
         shown = int(what[index])
@@ -60,8 +62,6 @@ def raise_for_status(status, index, what=None):
                            "start at or after 0 and end within data")
     elif status == BAD_LENGTH:
         error = ValueError(f"data for the object at index {index} does not have the object's size")
-    elif status == OUT_TOO_SMALL:
-        raise ValueError(f"out is too small: the objects need {index:,} bytes")
     else:
         error = PoolError(f"kernel returned unknown status {status} at index {index}")
     error.index = index

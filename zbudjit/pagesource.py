@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import math
 import operator
 import os
 import pathlib
@@ -46,9 +45,6 @@ import numpy as np
 from .pool import _page_size as pool_page_size
 
 __all__ = ["PageSet", "default_pages", "python_installation_files", "read_pages"]
-
-# The allocators support these page sizes (the same bounds as :class:`zbudjit.Pool`; kept here
-# so reading data does not depend on the pool module).
 
 # Largest single read: bounds how stale the progress bar gets on a big file and how much a
 # buffer may have to grow by at once when a file turns out longer than its stat said.
@@ -277,6 +273,11 @@ def python_installation_files():
     for the library and the executable), so that any prefix mixes every kind of file. Directories
     that do not exist on this machine are ignored; unreadable entries are left out.
     """
+    return [pathlib.Path(path) for path, _ in _installation_entries()]
+
+
+def _installation_entries():
+    """``(path, stat)`` of each file :func:`python_installation_files` lists, in its order."""
     items = []
     skipped = []
     for root in _installation_roots():
@@ -289,7 +290,7 @@ def python_installation_files():
         if stat.S_ISREG(st.st_mode):
             items.append((_order_key(p.name), str(p), st))
     items.sort(key=lambda it: it[:2])
-    return [pathlib.Path(path) for _, path, _ in _once_per_file(items, lambda item: item[2])]
+    return [(path, st) for _, path, st in _once_per_file(items, lambda item: item[2])]
 
 
 def _once_per_file(entries, stat_of):
@@ -506,11 +507,6 @@ def default_pages(page_size=4096, max_pages=None, progress=False):
     """
     page_size = _check_page_size(page_size)
     max_pages = _check_max_pages(max_pages)
-    skipped = []
-    entries = []
-    for p in python_installation_files():
-        try:
-            entries.append((str(p), p.stat(), False))
-        except OSError as exc:  # vanished or became unreadable since it was listed
-            skipped.append((str(p), _reason(exc)))
-    return _read(entries, page_size, max_pages, progress, skipped)
+    # a file that vanished or became unreadable since it was listed is skipped by _read
+    entries = [(path, st, False) for path, st in _installation_entries()]
+    return _read(entries, page_size, max_pages, progress, [])

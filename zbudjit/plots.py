@@ -16,7 +16,6 @@ that install hint (call :func:`require_matplotlib` to check up front).
 """
 
 import math
-import numbers
 import pathlib
 
 import numpy as np
@@ -159,7 +158,6 @@ def _draw_timeline(axes, series, time_label):
     # Legend on the twin (drawn on top), outside the plot on the right so it hides no data.
     right.legend(lines, [line.get_label() for line in lines], loc="upper left",
                  bbox_to_anchor=(1.12, 1.0), borderaxespad=0, fontsize="small")
-    return right
 
 
 def _draw_histogram(axes, fill, page_size):
@@ -307,13 +305,10 @@ def fill_heatmap_figure(before, after, page_size, title="page fill by pfn", *, m
         matplotlib is missing.
     """
     page_size = _whole_number(page_size, "page_size", 1)
-    if isinstance(max_cells, bool) or not isinstance(max_cells, numbers.Integral):
-        raise TypeError(f"max_cells must be an integer, not {type(max_cells).__name__}")
-    if max_cells <= 0:
-        raise ValueError(f"max_cells must be positive, not {max_cells}")
+    max_cells = _whole_number(max_cells, "max_cells", 1)
     fills = [_check_fill(before, page_size, "before"), _check_fill(after, page_size, "after")]
     pfns = max(fills[0].size, fills[1].size)
-    block = max(1, -(-pfns // int(max_cells)))
+    block = max(1, -(-pfns // max_cells))
     cells = max(1, -(-pfns // block))
     width = math.isqrt(cells - 1) + 1                        # ceil(sqrt(cells))
     rows = -(-cells // width)

@@ -215,6 +215,12 @@ class Pool:
     def bytes_stored(self):
         return int(self._counters[t.C_BYTES_STORED])
 
+    @property
+    def density(self):
+        """Bytes stored per byte of the used pages (0.0 for an empty pool)."""
+        used = self.pages_used
+        return self.bytes_stored / (used * self.page_size) if used else 0.0
+
     def __repr__(self):
         return (f"Pool(pages={self.pages_total}, policy={self.policy!r}, page_size={self.page_size}, "
                 f"reserve_header_chunk={self.reserve_header_chunk}) with {self.objects} objects "
@@ -506,10 +512,10 @@ class Pool:
             pages_total=self.pages_total,
             pages_used=pages_used,
             pages_free=self.pages_total - pages_used,
-            objects=int(c[t.C_OBJECTS]),
-            bytes_stored=int(c[t.C_BYTES_STORED]),
+            objects=self.objects,
+            bytes_stored=self.bytes_stored,
             bytes_allocated=int(c[t.C_CHUNKS_USED]) * self.chunk_size,
-            density=int(c[t.C_BYTES_STORED]) / (pages_used * self.page_size) if pages_used else 0.0,
+            density=self.density,
             metadata_bytes=page_tables + self._handles.nbytes + self._free_slots.nbytes,
             metadata_bytes_per_page=page_tables / self.pages_total,
             metadata_bytes_per_handle=t.HANDLE_DTYPE.itemsize + self._free_slots.itemsize,

@@ -39,6 +39,7 @@ import numpy as np
 from numba import njit
 from tqdm import tqdm
 
+from ._tables import handle_slots
 from .errors import PoolFullError
 from .pool import Stats
 from .workloads import compressed_page_sizes
@@ -371,9 +372,10 @@ class _Replayer:
         # sample after ceil(k n / samples) records, k = 1 .. samples: evenly spaced, the last at n
         samples = min(samples, n)
         times = -(-np.arange(1, samples + 1, dtype=np.int64) * n // samples) if n else [0]
-        self.sample_at = set(first_op[times].tolist())
+        sampled = first_op[times]
+        self.sample_at = set(sampled.tolist())
         changes = np.flatnonzero(self.kind[1:] != self.kind[:-1]) + 1
-        self.cuts = np.unique(np.concatenate([[0, self.record.size], changes, first_op[times]]))
+        self.cuts = np.unique(np.concatenate([[0, self.record.size], changes, sampled]))
 
         self.handle_of = np.zeros(self.unique_ids.size, np.uint64)       # per dense id; 0: not live
         self.slot_owner = np.zeros(0, np.int64)      # dense id per handle slot, for reclaim
@@ -427,10 +429,10 @@ class _Replayer:
             owner_of_slot[slots] = dense
 
     def _slot_table(self, handles):
-        """The slot -> dense id table, grown to hold the handles' slots, and those slots (README:
-        a handle is generation << 32 | slot + 1). It finds the ids of evicted handles in
-        O(evicted); searching ``handle_of`` would cost O(ids) each reclaim."""
-        slots = (handles & np.uint64(0xFFFFFFFF)).astype(np.int64) - 1
+        """The slot -> dense id table, grown to hold the handles' slots, and those slots. It finds
+        the ids of evicted handles in O(evicted); searching ``handle_of`` would cost O(ids) each
+        reclaim."""
+        slots = handle_slots(handles)
         top = int(slots.max(initial=-1)) + 1
         if top > self.slot_owner.size:
             self.slot_owner = np.concatenate([self.slot_owner,
@@ -472,10 +474,8 @@ class _Replayer:
 
     def sample(self, records_done):
         pool = self.pool
-        pages_used, bytes_stored = pool.pages_used, pool.bytes_stored
-        density = bytes_stored / (pages_used * pool.page_size) if pages_used else 0.0  # as Stats
-        self.rows.append((records_done, pages_used, density, pool.objects, bytes_stored,
-                          self.evicted))
+        self.rows.append((records_done, pool.pages_used, pool.density, pool.objects,
+                          pool.bytes_stored, self.evicted))
 
     def verify(self):
         live = np.flatnonzero(self.handle_of)

@@ -186,10 +186,7 @@ class Zswap:
         self._value = np.zeros((1, 1 << _BLOCK_SHIFT), np.uint64)
         self._rows = 1
         self._events = dict.fromkeys(_EVENT_COUNTERS, 0)
-        self._pooled = 0
         self._same_filled = 0
-        self._in_swap = 0
-        self._compressed_bytes = 0      # of the pooled pages, headers excluded
         if swap_path is None:
             handle, swap_path = tempfile.mkstemp(prefix="zbudjit-swap-")
             os.close(handle)
@@ -280,7 +277,7 @@ class Zswap:
     def _reserve_swap(self, pages):
         """Make sure ``pages`` more pages can go to the swap file, their disk space allocated now."""
         capacity = self._swap.shape[0]
-        spare = capacity - self._slot_watermark + self._free_count
+        spare = capacity - self._in_swap
         if pages <= spare:
             return
         needed = capacity + pages - spare
@@ -310,7 +307,11 @@ class Zswap:
         at = self._at(ids)
         self._location[at] = SWAP
         self._value[at] = slots
-        self._in_swap += ids.size
+
+    @property
+    def _in_swap(self):
+        """Pages in the swap file: the slots used so far, less those given back."""
+        return self._slot_watermark - self._free_count
 
     def _drop(self, ids):
         """Forget stored ``ids`` (all known): free their objects, give back their swap slots."""
@@ -318,13 +319,10 @@ class Zswap:
         location, value = self._location[at], self._value[at]
         handles = value[location == POOL]
         if handles.size:
-            self._compressed_bytes -= int(self.pool.sizes(handles).sum()) - HEADER_BYTES * handles.size
             self.pool.free(handles)
-            self._pooled -= handles.size
         slots = value[location == SWAP]
         self._free_slots[self._free_count:self._free_count + slots.size] = slots
         self._free_count += slots.size
-        self._in_swap -= slots.size
         self._same_filled -= int(np.count_nonzero(location == SAME_FILLED))
         self._location[at] = EMPTY
         self._value[at] = 0
@@ -366,13 +364,17 @@ class Zswap:
         _, last_reversed = np.unique(ids[::-1], return_index=True)
         keep = np.sort(ids.size - 1 - last_reversed)
         repeated = ids.size - keep.size
-        ids, pages = ids[keep], pages[keep]
+        if repeated:
+            ids, pages = ids[keep], pages[keep]
+        else:                   # no copy; the uint64 view below needs whole contiguous rows
+            pages = np.ascontiguousarray(pages)
         same, words = same_filled_words(pages.view(np.uint64))
         compress = np.flatnonzero(~same)
-        data, offsets = self.compressor.compress(pages[compress], HEADER_BYTES)
+        data, offsets = self.compressor.compress(
+            pages if compress.size == ids.size else pages[compress], HEADER_BYTES)
         fits = np.diff(offsets) <= self.pool.max_size
         self._make_rows(ids)
-        self._reserve_swap(self._pooled + compress.size)
+        self._reserve_swap(self.pool.objects + compress.size)
 
         at = self._at(ids)
         replaced = ids[self._location[at] != EMPTY]
@@ -437,8 +439,6 @@ class Zswap:
             at = self._at(ids[placed])
             self._location[at] = POOL
             self._value[at] = handles
-            self._compressed_bytes += int(offsets[end] - offsets[start]) - HEADER_BYTES * handles.size
-            self._pooled += handles.size
             start = end
         return stored
 
@@ -454,8 +454,6 @@ class Zswap:
                     "an object written back does not carry the page id it is stored under")
             pages = self._decompress(data, offsets)
             self._write_swap(ids, pages)
-            self._compressed_bytes -= int(offsets[-1] - offsets[0]) - HEADER_BYTES * ids.size
-            self._pooled -= ids.size
             self._events["written_back_pages"] += ids.size
         self.pool.reclaim(n_pages, writeback)
 
@@ -510,18 +508,20 @@ class Zswap:
         """The counters as a :class:`ZswapStats`."""
         pool = self.pool
         pool_bytes = pool.pages_used * self.page_size
-        original = self._pooled * self.page_size
+        pooled = pool.objects           # the frontend's pages are the pool's only objects
+        compressed = pool.bytes_stored - HEADER_BYTES * pooled
+        original = pooled * self.page_size
         return ZswapStats(
-            stored_pages=self._pooled + self._same_filled,
+            stored_pages=pooled + self._same_filled,
             pool_pages=pool.pages_used,
             pool_limit_pages=self.pool_limit_pages,
             pool_total_size=pool_bytes,
             same_filled_pages=self._same_filled,
             swap_pages=self._in_swap,
-            compressed_bytes=self._compressed_bytes,
-            compression_ratio=original / self._compressed_bytes if self._compressed_bytes else 0.0,
+            compressed_bytes=compressed,
+            compression_ratio=original / compressed if compressed else 0.0,
             effective_ratio=original / pool_bytes if pool_bytes else 0.0,
-            pool_density=pool.bytes_stored / pool_bytes if pool_bytes else 0.0,
+            pool_density=pool.density,
             **self._events,
         )
 

@@ -26,7 +26,7 @@ def main():
     args = parser.parse_args()
     pages = default_pages(max_pages=args.max_pages).pages
     n = len(pages)
-    compressor = "zstd" if "zstd" in compressors.available() else "zlib"
+    compressor = compressors.default_name()
     pool = zj.Pool(pages=n)
     with zj.Zswap(pool, compressor=compressor, max_pool_percent=100, ram_pages=n) as front:
         front.store(np.arange(n), pages)

@@ -15,20 +15,17 @@ import sys
 
 import numpy as np
 
-import zbudjit as zj
 from zbudjit import compressors
 from zbudjit.pagesource import default_pages
+from zbudjit.workloads import swap_cycle
 
 PAGE_SIZES = (4096, 16384, 65536)
 
 
 def measure(pages, compressor):
-    n, page_size = pages.shape
-    pool = zj.Pool(pages=n, page_size=page_size)
-    with zj.Zswap(pool, compressor=compressor, max_pool_percent=100, ram_pages=n) as front:
-        front.store(np.arange(n), pages)
-        ok = np.array_equal(front.load(np.arange(n)), pages)
-        return front.stats(), ok
+    """Every page stored with no pool limit (as much RAM as pages), then loaded back."""
+    run = swap_cycle(pages, compressor=compressor, pool_percent=100, batches=1)
+    return run.stats, run.verified
 
 
 def main():

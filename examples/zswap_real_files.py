@@ -21,7 +21,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*", help="files or directories (default: this Python's files)")
     parser.add_argument("--max-pages", type=int, default=8192)
-    parser.add_argument("--compressor", default="zstd" if "zstd" in compressors.available() else "zlib")
+    parser.add_argument("--compressor", default=compressors.default_name())
     args = parser.parse_args()
     page_set = (read_pages(args.paths, max_pages=args.max_pages) if args.paths
                 else default_pages(max_pages=args.max_pages))

@@ -104,23 +104,41 @@ def test_bad_arguments_give_one_line(args, message):
     assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("zbudjit")
 
 
-def test_replay_of_a_bad_trace_names_the_line(tmp_path):
+def test_replay_of_a_bad_trace_names_the_record(tmp_path):
     trace = tmp_path / "bad.csv"
     trace.write_text("op,id,size\nalloc,1,100\nfree,2,\n")
     result = zbudjit("replay", str(trace), "--pages", "100")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    assert "record 1" in result.stderr and "free of id 2" in result.stderr
 
 
-# highmem_pool.py runs in test_highmem.py, on a smaller sample
-EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.py") if p.name != "highmem_pool.py")
+# Each example on a small sample: its arguments (a plot goes to plot.png) and the line it prints
+# only when its own check passed. highmem_pool.py runs in test_highmem.py.
+EXAMPLES = {
+    "compaction_before_after.py": (["--max-pages", "4096", "--plot", "plot.png"],
+                                   "every remaining page loaded back byte for byte"),
+    "compressor_density.py": (["--mib", "1", "--plot", "plot.png"],
+                              "every page loaded back byte for byte"),
+    "stable_handles.py": ([], "pool audit passed"),
+    "trace_replay.py": (["--ops", "20000"], "every live object read back its pattern"),
+    "zswap_real_files.py": (["--max-pages", "2048"], "every page loaded back byte for byte"),
+}
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
-def test_example_runs(example, tmp_path):
-    result = run(str(example), cwd=tmp_path)
+def test_every_example_is_run():
+    names = {p.name for p in (ROOT / "examples").glob("*.py")}
+    assert names == set(EXAMPLES) | {"highmem_pool.py"}
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_example_runs(name, tmp_path):
+    args, last_line = EXAMPLES[name]
+    result = run(str(ROOT / "examples" / name), *args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip()
+    assert result.stdout.strip().splitlines()[-1] == last_line
+    if "--plot" in args:
+        assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_reader_that_goes_away_is_not_an_error():

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from zbudjit import compressors
 from zbudjit.compressors import NAMES, available, get_compressor
+from helpers import ragged, unragged
 
 AVAILABLE = available()
 PAGE_SIZES = (4096, 16384)
@@ -45,13 +46,6 @@ def reference(name):
         return lambda page: lzma.compress(page, format=lzma.FORMAT_RAW, filters=filters)
     assert name == "none"
     return bytes
-
-
-def ragged(objects):
-    """list of bytes -> (data, offsets)."""
-    offsets = np.zeros(len(objects) + 1, np.int64)
-    offsets[1:] = np.cumsum([len(o) for o in objects])
-    return np.frombuffer(b"".join(objects), np.uint8).copy(), offsets
 
 
 def stdlib_pages(count, page_size):
@@ -101,7 +95,7 @@ def check_round_trip(compressor, pages, header_bytes=0):
     check_ragged(data, offsets, n, header_bytes)
     make = reference(compressor.name)
     expected = [bytes(header_bytes) + make(page.tobytes()) for page in pages]
-    got = [data[offsets[i]:offsets[i + 1]].tobytes() for i in range(n)]
+    got = unragged(data, offsets)
     assert [len(o) for o in got] == [len(o) for o in expected]
     assert got == expected
     back = compressor.decompress(data, offsets, page_size, header_bytes=header_bytes)
@@ -212,7 +206,7 @@ def test_inputs_accepted(real):
     np.testing.assert_array_equal(compressor.compress(pages)[0], data)
     # bytes data and a list of offsets that start past 0 and leave a gap before each object's
     # compressed bytes (the 4 junk bytes serve as each object's header)
-    objects = [data[offsets[i]:offsets[i + 1]].tobytes() for i in range(8)]
+    objects = unragged(data, offsets)
     padded = b"lead" + b"".join(b"junk" + o for o in objects)
     starts = [4 + sum(4 + len(o) for o in objects[:i]) for i in range(9)]
     back = compressor.decompress(padded, starts, 4096, header_bytes=4)
@@ -238,7 +232,7 @@ def test_zstd_batch_and_loop_agree(real, monkeypatch):
         for compressor in (batch, loop):
             back = compressor.decompress(data, offsets, 4096, header_bytes)
             np.testing.assert_array_equal(back, pages)
-            objects = [data[offsets[i]:offsets[i + 1]].tobytes() for i in range(len(pages))]
+            objects = unragged(data, offsets)
             objects[17] = objects[17][:-5]
             with pytest.raises(ValueError, match=r"object at index 17\b"):
                 compressor.decompress(*ragged(objects), 4096, header_bytes)
@@ -248,8 +242,7 @@ def test_zstd_batch_and_loop_agree(real, monkeypatch):
 
 
 def objects_of(name, pages, header_bytes=0):
-    data, offsets = get_compressor(name).compress(pages, header_bytes)
-    return [data[offsets[i]:offsets[i + 1]].tobytes() for i in range(len(pages))]
+    return unragged(*get_compressor(name).compress(pages, header_bytes))
 
 
 @pytest.mark.parametrize("name", [n for n in AVAILABLE if n != "none"])

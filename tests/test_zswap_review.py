@@ -16,7 +16,7 @@ import zbudjit as zj
 from zbudjit import cli, pagesource, workloads, zswap
 from zbudjit.errors import CorruptionError
 from zbudjit.pagesource import default_pages
-from tests.helpers import snapshot
+from helpers import snapshot
 
 PAGE = 4096
 
@@ -126,7 +126,7 @@ def test_largest_page_id_costs_what_it_stores(page_size, tmp_path):
     front.close()
 
 
-def test_swap_slots_are_reused(real_pages, tmp_path):
+def test_swap_slots_are_reused(tmp_path):
     path = tmp_path / "swap"
     pool = zj.Pool(10)
     front = zj.Zswap(pool, compressor="none", max_pool_percent=100, ram_pages=10, swap_path=path)
@@ -211,7 +211,7 @@ def test_round_trip_on_large_pages(page_size):
     pool.check()
 
 
-def test_unknown_ids_are_named_once(real_pages):
+def test_unknown_ids_are_named_once():
     pool, front = make(10, 10)
     with pytest.raises(KeyError) as error:
         front.invalidate([99, 99])
@@ -267,7 +267,7 @@ def small_file(tmp_path):
     return path
 
 
-def test_small_input_gets_a_pool_of_one_page(capsys, small_file, tmp_path):
+def test_small_input_gets_a_pool_of_one_page(capsys, small_file):
     code, out, err = run_cli(capsys, "zswap", str(small_file), "--json")
     assert code == 0, err
     report = json.loads(out)

@@ -59,7 +59,7 @@ def _progress(args):
 
 def _compressor(name):
     if name == "auto":
-        return "zstd" if "zstd" in compressors.available() else "zlib"
+        return compressors.default_name()
     compressors.get_compressor(name)            # a clear error now rather than after reading data
     return name
 

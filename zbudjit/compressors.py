@@ -101,6 +101,16 @@ def available():
     return names
 
 
+def default_name():
+    """The compressor to use when none is named: ``"zstd"`` if its library imports (zswap's
+    usual choice), else ``"zlib"``, which every Python has."""
+    try:
+        _import("zstd")
+    except ImportError:
+        return "zlib"
+    return "zstd"
+
+
 def get_compressor(name):
     """The compressor called ``name``.
 

@@ -31,7 +31,7 @@ wrong; a missing file raises FileNotFoundError. Whether each size fits the pool 
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 from operator import methodcaller
 from pathlib import Path
 
@@ -72,15 +72,17 @@ class Trace:
         checks it). Ignored for a FREE and stored as 0.
 
     The arrays are converted to ``uint8`` / ``int64`` / ``int64``. Records that break the rules
-    above, or arrays of different lengths, raise ValueError naming the record.
+    above, or arrays of different lengths, raise ValueError naming the record (``where(i)``, if
+    given, says where record ``i`` came from instead: a file reader passes one naming lines).
     """
 
     ops: np.ndarray
     ids: np.ndarray
     sizes: np.ndarray
+    where: InitVar[object] = None
 
-    def __post_init__(self):
-        checked = _checked_records(self.ops, self.ids, self.sizes, "record {}".format)
+    def __post_init__(self, where):
+        checked = _checked_records(self.ops, self.ids, self.sizes, where or "record {}".format)
         for name, values in zip(("ops", "ids", "sizes"), checked):
             object.__setattr__(self, name, values)      # how a frozen dataclass sets its fields
 
@@ -214,9 +216,8 @@ def _load_csv(path):
     columns = {name: fields[k::len(header)] for k, name in enumerate(header)}
     ops = _op_codes(columns["op"], where)
     sizes = [text if op == ALLOC else "0" for text, op in zip(columns["size"], ops.tolist())]
-    checked = _checked_records(ops, _parse_ints(columns["id"], "id", where),
-                               _parse_ints(sizes, "size", where), where)
-    return Trace(*checked)
+    return Trace(ops, _parse_ints(columns["id"], "id", where), _parse_ints(sizes, "size", where),
+                 where)
 
 
 def _parse_ints(texts, name, where):

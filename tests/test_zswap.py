@@ -8,14 +8,13 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 import zbudjit as zj
 from zbudjit import compressors, zswap
-from zbudjit.pagesource import default_pages
 
 PAGE = 4096
 
 
 @pytest.fixture(scope="module")
-def real_pages():
-    return default_pages(PAGE, max_pages=1500).pages
+def real_pages(installation_pages):
+    return installation_pages
 
 
 def special_pages(rng):

@@ -22,8 +22,8 @@ PAGE = 4096
 
 
 @pytest.fixture(scope="module")
-def real_pages():
-    return default_pages(PAGE, max_pages=600).pages
+def real_pages(installation_pages):
+    return installation_pages[:600]
 
 
 def make(pool_pages, limit_pages, compressor="zlib", page_size=PAGE, **kwargs):

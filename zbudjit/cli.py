@@ -214,13 +214,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _parse_int(text):
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
 def _integer(low, high=None):
     """An argument type: an integer from ``low`` (to ``high``)."""
     def integer(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        value = _parse_int(text)
         if value < low or (high is not None and value > high):
             bound = f"between {low} and {high}" if high is not None else f"at least {low}"
             raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
@@ -230,7 +234,7 @@ def _integer(low, high=None):
 
 def _page_size(text):
     try:
-        return pool_page_size(_integer(1)(text))
+        return pool_page_size(_parse_int(text))
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
@@ -309,9 +313,12 @@ def _parser():
 def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
-    if getattr(args, "ram_pages", None) and args.ram_pages * args.pool_percent < 100:
-        parser.error(f"argument --ram-pages: {args.pool_percent}% of {args.ram_pages} RAM pages "
-                     f"leaves the pool no page; give at least {-(-100 // args.pool_percent)}")
+    if getattr(args, "ram_pages", None):        # demo and zswap: fail before reading any data
+        from .zswap import min_ram_pages
+        least = min_ram_pages(args.pool_percent)
+        if args.ram_pages < least:
+            parser.error(f"argument --ram-pages: {args.pool_percent}% of {args.ram_pages} RAM "
+                         f"pages leaves the pool no page; give at least {least}")
     try:
         status = args.run(args)
         sys.stdout.flush()                      # so a closed pipe is seen here, not at exit

@@ -14,7 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .pool import Pool, _whole_number
-from .zswap import Zswap
+from .zswap import Zswap, min_ram_pages
 
 
 def compressed_page_sizes(rng, n, max_size):
@@ -73,7 +73,7 @@ def swap_cycle(pages, policy="zbud", compressor="zstd", pool_percent=20, ram_pag
     n, page_size = pages.shape
     pool_percent = _whole_number(pool_percent, "pool_percent", 1, 100)
     if ram_pages is None:
-        ram_pages = max(n, -(-100 // pool_percent))
+        ram_pages = max(n, min_ram_pages(pool_percent))
     # At least one page, so that an explicit ram_pages too small gets Zswap's message, not Pool's
     pool = Pool(pages=max(1, ram_pages * pool_percent // 100), policy=policy, page_size=page_size)
     keys = ("time", "pool_pages", "density", "limit_pages", "written_back_pages", "stored_pages")

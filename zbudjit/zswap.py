@@ -134,6 +134,11 @@ def same_filled_words(words):
     return same, first
 
 
+def min_ram_pages(max_pool_percent):
+    """The fewest RAM pages of which ``max_pool_percent`` percent is at least one pool page."""
+    return -(-100 // max_pool_percent)
+
+
 def physical_ram_pages(page_size):
     """This machine's RAM in pages of ``page_size`` (zswap's ``totalram_pages``)."""
     return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // page_size

@@ -60,9 +60,13 @@ else:
     pool.reclaim(8, lambda h, d, o: np.arange(h.size) % 2 == 0)
     pool.compact(max_bytes=1 << 12)
     pool.compact()
-    from zbudjit import _tables
-    if hasattr(_tables, "gather_ragged"):    # the demo command's helper
-        _tables.gather_ragged(data, offsets, np.arange(3, dtype=np.int64))
+    try:                                     # the demo command's helper, where it lives now
+        from zbudjit.engine.datapath import gather_ragged
+    except ImportError:                      # commits before the engine/ layout, if they have it
+        from zbudjit import _tables
+        gather_ragged = getattr(_tables, "gather_ragged", None)
+    if gather_ragged is not None:
+        gather_ragged(data, offsets, np.arange(3, dtype=np.int64))
     timings["exercise"] = time.perf_counter() - imported
 print(json.dumps(timings))
 """

@@ -3,8 +3,8 @@
 import numpy as np
 
 import zbudjit as zj
-from zbudjit import _tables as t
-from zbudjit.spec import ZbudSpec
+from zbudjit.engine import tables as t
+from zbudjit.policies.zbud.spec import ZbudSpec
 
 # (page_size, reserve_header_chunk) pairs every differential test runs on
 GEOMETRIES = [(4096, False), (4096, True), (16384, False), (65536, True)]

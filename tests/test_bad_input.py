@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import zbudjit as zj
-from zbudjit import _tables as t
-from zbudjit import zbud
+from zbudjit.engine import tables as t
+from zbudjit.policies.zbud import kernels as zbud
 from helpers import assert_same_as_spec, engine_lists, make_pair, ragged, snapshot
 
 

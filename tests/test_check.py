@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import zbudjit as zj
-from zbudjit import _tables as t
-from zbudjit import zbud
+from zbudjit.engine import tables as t
+from zbudjit.policies.zbud import kernels as zbud
 
 
 def busy_pool():

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 import zbudjit as zj
-from zbudjit import _tables as t
+from zbudjit.engine import tables as t
 
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 1 << 20

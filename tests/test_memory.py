@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import zbudjit as zj
-from zbudjit._memory import STREAM_MIN_BYTES, copy_bytes, stream_bytes
+from zbudjit.engine.memory import STREAM_MIN_BYTES, copy_bytes, stream_bytes
 
 
 @given(st.integers(0, 200), st.integers(0, 200), st.integers(0, 56), st.booleans())
@@ -26,7 +26,7 @@ def test_copy_bytes_is_slice_assignment(dst_start, src_start, n, same_array):
 
 
 def test_out_of_range_copy_raises_when_bounds_are_checked():
-    program = ("import numpy as np\nfrom zbudjit._memory import copy_bytes\n"
+    program = ("import numpy as np\nfrom zbudjit.engine.memory import copy_bytes\n"
                "a = np.zeros(10, np.uint8)\n"
                "try:\n    copy_bytes(a, 5, a, 0, 6)\nexcept IndexError:\n    print('raised')\n")
     with tempfile.TemporaryDirectory() as cache:

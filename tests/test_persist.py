@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import zbudjit as zj
-from zbudjit import _tables as t
+from zbudjit.engine import tables as t
 from zbudjit import persist
 from zbudjit.persist import FORMAT_VERSION, SaveError, open_pool, save
 from helpers import ragged, snapshot

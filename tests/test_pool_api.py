@@ -79,7 +79,7 @@ def test_metadata_per_page_at_scale():
         pool.free(rng.permutation(live)[: live.size // 8])
     pool.check()
     stats = pool.stats()
-    assert zj.pool.zbud.PAGE_DTYPE.itemsize == 24
+    assert zj.policies.zbud.kernels.PAGE_DTYPE.itemsize == 24
     assert stats.metadata_bytes_per_page < 48
     assert stats.metadata_bytes_per_handle == 20
 

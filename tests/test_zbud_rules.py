@@ -7,7 +7,7 @@ those rules, not from running either implementation.
 import pytest
 
 import zbudjit as zj
-from zbudjit.spec import ZbudSpec
+from zbudjit.policies.zbud.spec import ZbudSpec
 
 
 class EngineAdapter:

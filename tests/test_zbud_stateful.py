@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import zbudjit as zj
-from zbudjit import _tables as t
+from zbudjit.engine import tables as t
 from helpers import (GEOMETRIES, assert_same_as_spec, fewest_pages, make_pair, ragged, snapshot,
                      unragged)
-from zbudjit.spec.zbud import FIRST, LAST
+from zbudjit.policies.zbud.spec import FIRST, LAST
 
 POOL_PAGES = 12
 

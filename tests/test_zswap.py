@@ -7,7 +7,8 @@ from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import zbudjit as zj
-from zbudjit import compressors, zswap
+from zbudjit import compressors
+from zbudjit.frontends import zswap
 
 PAGE = 4096
 

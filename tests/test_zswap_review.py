@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import zbudjit as zj
-from zbudjit import cli, pagesource, workloads, zswap
+from zbudjit import cli, pagesource, workloads
+from zbudjit.frontends import zswap
 from zbudjit.errors import CorruptionError
 from zbudjit.pagesource import default_pages
 from helpers import snapshot

@@ -10,7 +10,7 @@
 from .errors import CorruptionError, InvalidHandleError, PoolError, PoolFullError
 from .persist import SaveError, SaveNotFoundError
 from .pool import POLICIES, CompactResult, Pool, ReclaimResult, Stats
-from .zswap import Zswap, ZswapStats
+from .frontends.zswap import Zswap, ZswapStats
 
 __version__ = "0.1.0"
 

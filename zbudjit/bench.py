@@ -367,7 +367,7 @@ def spec_alloc_free_seconds(pages, sizes, order, repeat):
     float
         Seconds of the best round.
     """
-    from .spec import ZbudSpec
+    from .policies.zbud.spec import ZbudSpec
 
     size_list = [int(size) for size in sizes]
     order_list = [int(i) for i in order]

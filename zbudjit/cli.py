@@ -314,7 +314,7 @@ def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
     if getattr(args, "ram_pages", None):        # demo and zswap: fail before reading any data
-        from .zswap import min_ram_pages
+        from .frontends.zswap import min_ram_pages
         least = min_ram_pages(args.pool_percent)
         if args.ram_pages < least:
             parser.error(f"argument --ram-pages: {args.pool_percent}% of {args.ram_pages} RAM "

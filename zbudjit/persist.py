@@ -41,7 +41,7 @@ import zlib
 
 import numpy as np
 
-from . import _tables as t
+from .engine import tables as t
 from . import pool as pool_module
 from .errors import CorruptionError, PoolError
 
@@ -55,8 +55,9 @@ FORMAT_VERSION = 3           # 2: free handle slots in their own stack array; 3:
 #: ``_busy`` is transient: a save taken inside reclaim's writeback callback (the tables are not yet
 #: changed then) must not reopen as a pool that refuses every change.
 NOT_SAVED = {"_policy", "_arena", "_busy"}
-#: Scalar attributes that configure the pool (the manifest's "config", with ``pages``).
-CONFIG = ("policy", "page_size", "reserve_header_chunk", "path")
+#: Scalar attributes that configure the pool (the manifest's "config", with ``pages``), besides
+#: the options of the pool's policy (zbud: reserve_header_chunk; zsmalloc: chain_size).
+CONFIG = ("policy", "page_size", "path")
 #: Tables whose first dimension is the pool's size or grows with use; every other table must have
 #: exactly the shape a fresh pool gives it (kernels index them with fixed constants).
 RESIZED_TABLES = {"_pages", "_handles", "_free_slots", "_blocks", "_lru_log"}
@@ -137,7 +138,8 @@ def _savable_state(pool):
         if isinstance(value, np.ndarray) and _ATTRIBUTE.match(name):
             arrays[name] = value
         elif type(value) in _SCALAR_TYPES and _ATTRIBUTE.match(name):
-            (config if name in CONFIG else scalars)[name] = value
+            configures = name in CONFIG or name in pool._policy.options
+            (config if configures else scalars)[name] = value
         else:
             raise TypeError(
                 f"Pool attribute {name!r} holds a {type(value).__name__}, which save() cannot store: "
@@ -414,13 +416,15 @@ def _reference_pool(config, where):
     pages = _field(config, "pages", (int,), where)
     policy = _field(config, "policy", (str,), where)
     page_size = _field(config, "page_size", (int,), where)
-    reserve_header_chunk = _field(config, "reserve_header_chunk", (bool,), where)
     path = _field(config, "path", (str, type(None)), where)
     if pages < 1 or (path is not None and not os.path.isabs(path)):
         raise SaveError(f"{where}: the configuration is not valid (pages {pages}, path {path!r})")
+    if policy not in pool_module.POLICIES:
+        raise SaveError(f"{where}: the configuration is not valid: unknown policy {policy!r}")
+    options = {name: _field(config, name, (type(default),), where)
+               for name, default in pool_module.POLICIES[policy].options.items()}
     try:
-        return pool_module.Pool(pages=1, policy=policy, page_size=page_size,
-                                reserve_header_chunk=reserve_header_chunk)
+        return pool_module.Pool(pages=1, policy=policy, page_size=page_size, **options)
     except (TypeError, ValueError) as error:
         raise SaveError(f"{where}: the configuration is not valid: {error}") from error
 

@@ -1,9 +1,13 @@
 """The public :class:`Pool`: checked arrays in, one kernel call per batch, exceptions out.
 
-A pool owns four kinds of table (see :mod:`zbudjit._tables` and the policy module for their
-layout): the page table, the handle table, the policy's free lists and LRU log, and the arena of
-object bytes. Tables that may need to grow (handles, stack blocks, LRU log) are sized before each
-batch, so kernels never run out of room half way; a batch that fails puts back what was resized.
+Where a batch goes: :class:`Pool` checks its arguments and hands the batch to its policy
+(:mod:`zbudjit.policies`, one folder per policy), whose kernel places the objects; reading,
+writing and locating objects go straight to the shared data path (:mod:`zbudjit.engine.datapath`).
+The pool owns the tables every policy shares (:mod:`zbudjit.engine.tables`: handle table, free
+slots, stack blocks, LRU log, counters) and the arena of object bytes; the policy adds its page
+table and whatever else it needs. Tables that may need to grow (handles, stack blocks, LRU log)
+are sized before each batch, so kernels never run out of room half way; a batch that fails puts
+back what was resized.
 """
 
 import os
@@ -11,12 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _tables as t
-from . import errors, zbud, zbud_compaction
+from . import errors
+from .engine import datapath
+from .engine import tables as t
 from .errors import CorruptionError, InvalidHandleError, PoolError, PoolFullError
+from .policies import REGISTRY as POLICIES
 
-POLICIES = {"zbud": zbud}
-COMPACTION = {"zbud": zbud_compaction}
 MIN_PAGE_SIZE = 4096
 MAX_PAGE_SIZE = 65536
 
@@ -136,13 +140,17 @@ class Pool:
     pages : int
         Number of pages the pool may use (its capacity); the arena is ``pages * page_size`` bytes.
     policy : str
-        Placement policy. ``"zbud"``: at most two objects per page, exactly as Linux's zbud.
+        Placement policy (:data:`POLICIES`). ``"zbud"``: at most two objects per page, exactly as
+        Linux's zbud. ``"zsmalloc"``: size classes and zspages, exactly as Linux 6.18's zsmalloc.
     page_size : int
-        A power of two from 4096 to 65536. Space is counted in chunks of ``page_size / 64``.
-    reserve_header_chunk : bool
-        True keeps the kernel's in-page header geometry (63 usable chunks, FIRST at byte
-        ``chunk``, largest object 3968 B on 4 KiB pages); False (default) keeps all metadata
-        out of the page (64 usable chunks, FIRST at byte 0, largest object 4032 B).
+        A power of two from 4096 to 65536.
+    reserve_header_chunk : bool, zbud only
+        True keeps the kernel's in-page header geometry (63 usable chunks of ``page_size / 64``,
+        FIRST at byte ``chunk``, largest object 3968 B on 4 KiB pages); False (default) keeps all
+        metadata out of the page (64 usable chunks, FIRST at byte 0, largest object 4032 B).
+    chain_size : int, zsmalloc only
+        The kernel's CONFIG_ZSMALLOC_CHAIN_SIZE, 4 to 16 (default 8): the most pages a zspage
+        may have. Objects are 1 byte to ``page_size``.
     path : str or os.PathLike, optional
         Back the arena with this file (a "highmem" arena, which may be far larger than RAM).
         The file must not exist; it is created sparse. Default: the arena is anonymous RAM.
@@ -153,21 +161,28 @@ class Pool:
     Object bytes are undefined from :meth:`alloc` until they are written.
     """
 
-    def __init__(self, pages, policy="zbud", page_size=4096, reserve_header_chunk=False, path=None):
+    def __init__(self, pages, policy="zbud", page_size=4096, reserve_header_chunk=None, path=None,
+                 chain_size=None):
         if policy not in POLICIES:
             raise ValueError(f"unknown policy {policy!r}; choose from {sorted(POLICIES)}")
         pages = _whole_number(pages, "pages", 1, t.MAX_PAGES - 1)
         page_size = _page_size(page_size)
         self.policy = policy
         self.page_size = page_size
-        self.reserve_header_chunk = bool(reserve_header_chunk)
         self._policy = POLICIES[policy]
-        self._geometry = self._policy.new_geometry(pages, page_size, self.reserve_header_chunk)
-        self._pages = self._policy.new_page_table(pages)
+        given = {"reserve_header_chunk": reserve_header_chunk, "chain_size": chain_size}
+        for name, value in given.items():
+            if value is not None and name not in self._policy.options:
+                raise ValueError(f"{name} is not an option of the {policy} policy "
+                                 f"(its options: {', '.join(self._policy.options) or 'none'})")
+        options = {name: default if given[name] is None else given[name]
+                   for name, default in self._policy.options.items()}
+        for name, value in self._policy.check_options(page_size, options).items():
+            setattr(self, name, value)
+        self._policy.build(self, pages)
         self._handles = np.empty(1024, t.HANDLE_DTYPE)
         self._free_slots = np.empty(self._handles.size, np.uint32)   # as deep as slots can be free
         self._blocks = t.new_blocks(256)
-        self._stack_heads = np.full(self._policy.CHUNKS_PER_PAGE, -1, np.int64)
         self._lru_log = np.empty(1024, np.uint32)
         self._counters = t.new_counters()
         self._busy = False          # True while reclaim's writeback callback runs
@@ -190,10 +205,12 @@ class Pool:
 
     @property
     def chunk_size(self):
+        """zbud: bytes of a chunk, the unit objects are counted in."""
         return 1 << int(self._geometry[t.G_CHUNK_SHIFT])
 
     @property
     def usable_chunks(self):
+        """zbud: chunks of a page that objects may use."""
         return int(self._geometry[t.G_USABLE_CHUNKS])
 
     @property
@@ -216,15 +233,20 @@ class Pool:
         return int(self._counters[t.C_BYTES_STORED])
 
     @property
+    def pages_compacted(self):
+        """Pages compaction has released since the pool was made (zsmalloc's pages_compacted)."""
+        return int(self._counters[t.C_PAGES_COMPACTED])
+
+    @property
     def density(self):
         """Bytes stored per byte of the used pages (0.0 for an empty pool)."""
         used = self.pages_used
         return self.bytes_stored / (used * self.page_size) if used else 0.0
 
     def __repr__(self):
-        return (f"Pool(pages={self.pages_total}, policy={self.policy!r}, page_size={self.page_size}, "
-                f"reserve_header_chunk={self.reserve_header_chunk}) with {self.objects} objects "
-                f"on {self.pages_used} pages")
+        options = "".join(f", {name}={getattr(self, name)!r}" for name in self._policy.options)
+        return (f"Pool(pages={self.pages_total}, policy={self.policy!r}, page_size={self.page_size}"
+                f"{options}) with {self.objects} objects on {self.pages_used} pages")
 
     # -- room for a batch -----------------------------------------------------------------------
 
@@ -311,13 +333,7 @@ class Pool:
         out = np.empty(n, np.uint64)
         if n == 0:
             return out
-        c = self._counters
-        # An element pushes only a new page onto a stack (a page taken from a list ends
-        # buddied), and an undo re-files only pages taken from lists: n pushes in all.
-        put_back = self._reserve(n, n, n)
-        status, index = self._policy.alloc_kernel(
-            self._geometry, self._pages, self._handles, self._free_slots, self._blocks,
-            self._stack_heads, self._lru_log, c, self._arena, sizes, data, offsets, out)
+        put_back, status, index = self._policy.alloc(self, sizes, data, offsets, out)
         self._run(put_back, status, index, sizes)
         return out
 
@@ -328,7 +344,7 @@ class Pool:
         """
         data = _bytes(data)
         offsets = _integer_array(offsets, "offsets", np.int64, ValueError)
-        status, index, sizes = t.offsets_to_sizes(data, offsets)
+        status, index, sizes = datapath.offsets_to_sizes(data, offsets)
         errors.raise_for_status(status, index)
         return self._alloc(sizes, data, offsets)
 
@@ -339,10 +355,7 @@ class Pool:
         handles = _handles(handles)
         if handles.size == 0:
             return
-        put_back = self._reserve(0, handles.size, 0)
-        status, index = self._policy.free_kernel(
-            self._geometry, self._pages, self._handles, self._free_slots, self._blocks,
-            self._stack_heads, self._counters, handles, np.empty((handles.size, 2), np.uint32))
+        put_back, status, index = self._policy.free(self, handles)
         self._run(put_back, status, index, handles)
 
     def write(self, handles, data, offsets):
@@ -352,7 +365,9 @@ class Pool:
         handles = _handles(handles)
         data = _bytes(data)
         offsets = _integer_array(offsets, "offsets", np.int64, ValueError)
-        status, index = t.write_kernel(self._handles, self._counters, self._arena, handles, data, offsets)
+        status, index = datapath.write_kernel(
+            self._handles, self._counters, self._arena, self._policy.next_pages(self),
+            self._geometry[t.G_PAGE_SHIFT], handles, data, offsets)
         errors.raise_for_status(status, index, handles if status == errors.BAD_HANDLE else None)
 
     def read(self, handles, out=None):
@@ -368,15 +383,16 @@ class Pool:
                 raise TypeError("out must be a 1-D uint8 numpy array")
             if not (out.flags.c_contiguous and out.flags.writeable):
                 raise ValueError("out must be C-contiguous and writable")
-        status, index, data, offsets = t.read_kernel(
-            self._handles, self._counters, self._arena, handles, out)
+        status, index, data, offsets = datapath.read_kernel(
+            self._handles, self._counters, self._arena, self._policy.next_pages(self),
+            self._geometry[t.G_PAGE_SHIFT], handles, out)
         errors.raise_for_status(status, index, handles)
         return (data if out is None else out[:offsets[-1]]), offsets
 
     def locate(self, handles):
         """Where each object is now: ``(pfn, offset)`` int64 arrays, offset in bytes from the page start."""
         handles = _handles(handles)
-        status, index, pfns, offsets = t.locate_kernel(
+        status, index, pfns, offsets = datapath.locate_kernel(
             self._handles, self._counters, self._geometry[t.G_PAGE_SHIFT], handles)
         errors.raise_for_status(status, index, handles)
         return pfns, offsets
@@ -384,7 +400,7 @@ class Pool:
     def sizes(self, handles):
         """Each object's size in bytes (int64)."""
         handles = _handles(handles)
-        status, index, sizes = t.sizes_kernel(self._handles, self._counters, handles)
+        status, index, sizes = datapath.sizes_kernel(self._handles, self._counters, handles)
         errors.raise_for_status(status, index, handles)
         return sizes
 
@@ -408,41 +424,43 @@ class Pool:
         if not callable(writeback):
             raise TypeError("writeback must be callable")
         self._guard()
-        n_pages = min(n_pages, self.pages_used)
-        victims, handles = self._policy.reclaim_victims(
-            self._pages, self._handles, self._lru_log, self._counters, n_pages)
-        if handles.size == 0:
-            return ReclaimResult(0, handles)
-        _, _, data, offsets = t.read_kernel(self._handles, self._counters, self._arena, handles, None)
-        self._busy = True
-        try:
-            answer = writeback(handles.copy(), data, offsets)
-        finally:
-            self._busy = False
-        written = np.ones(handles.size, np.bool_) if answer is None else np.asarray(answer)
-        if written.dtype != np.bool_ or written.shape != handles.shape:
-            raise ValueError(f"writeback must return None or a bool array of shape {handles.shape}, "
-                             f"not {written.dtype} of shape {written.shape}")
-        self._reserve(0, victims.size, victims.size)
-        released = self._policy.reclaim_kernel(
-            self._geometry, self._pages, self._handles, self._free_slots, self._blocks,
-            self._stack_heads, self._lru_log, self._counters, victims, written)
-        return ReclaimResult(int(released), handles[written])
+
+        def offer(handles, data, offsets):
+            """The caller's writeback, with the pool locked and its answer checked."""
+            self._busy = True
+            try:
+                answer = writeback(handles.copy(), data, offsets)
+            finally:
+                self._busy = False
+            written = np.ones(handles.size, np.bool_) if answer is None else np.asarray(answer)
+            if written.dtype != np.bool_ or written.shape != handles.shape:
+                raise ValueError(f"writeback must return None or a bool array of shape "
+                                 f"{handles.shape}, not {written.dtype} of shape {written.shape}")
+            return written
+
+        released, evicted = self._policy.reclaim(self, n_pages, offer)
+        return ReclaimResult(released, evicted)
 
     def compact(self, max_bytes=None):
-        """Move objects so the pool uses the fewest pages zbud's rule allows.
+        """Move objects so the pool uses fewer pages; handles stay valid and bytes identical.
 
-        At most two objects share a page and their chunks fit it; the optimum pairs the objects
+        zbud (which never had compaction in the kernel): the fewest pages zbud's rule allows. At
+        most two objects share a page and their chunks fit it; the optimum pairs the objects
         sorted by chunks with two pointers. Pages already holding two objects stay as they are
         unless breaking them is needed to reach the optimum, and of two objects that end up
-        together the larger one stays put. Handles stay valid and bytes identical; a released page
-        leaves the LRU, a destination keeps its LRU position.
+        together the larger one stays put. A released page leaves the LRU, a destination keeps
+        its LRU position.
+
+        zsmalloc: exactly the kernel's zs_compact (classes from the largest down; objects of the
+        emptiest zspages moved into the fullest). ``stats().pages_compacted`` counts what the
+        kernel's pages_compacted counts.
 
         Parameters
         ----------
         max_bytes : int, optional
-            Incremental compaction: move at most this many bytes, taking first the independent
-            groups of moves that free the most pages per byte. Default: compact fully.
+            zbud only. Incremental compaction: move at most this many bytes, taking first the
+            independent groups of moves that free the most pages per byte. Default: compact
+            fully.
 
         Returns
         -------
@@ -450,18 +468,7 @@ class Pool:
         """
         self._guard()
         budget = -1 if max_bytes is None else _whole_number(max_bytes, "max_bytes", 0)
-        compaction = COMPACTION[self.policy]
-        status, slots, pfns, sides = compaction.compaction_plan(
-            self._geometry, self._pages, self._handles, self._counters, budget)
-        if status != compaction.PLAN_OK:
-            raise CorruptionError("compaction found the page and handle tables inconsistent")
-        self._reserve(0, 2 * slots.size, 0)
-        freed, bytes_moved, moved = compaction.apply_moves(
-            self._geometry, self._pages, self._handles, self._blocks, self._stack_heads,
-            self._counters, self._arena, slots, pfns, sides)
-        if freed < 0:
-            raise CorruptionError("a compaction destination is held by an object that is not moving")
-        return CompactResult(int(freed), int(slots.size), int(bytes_moved), moved)
+        return CompactResult(*self._policy.compact(self, budget))
 
     def save(self, directory):
         """Save the pool into ``directory`` atomically; see :func:`zbudjit.persist.save`."""
@@ -476,7 +483,7 @@ class Pool:
 
     def handles(self):
         """Every live handle (uint64), in slot order."""
-        return t.live_handles(self._handles, self._counters)
+        return datapath.live_handles(self._handles, self._counters)
 
     def page_fill(self):
         """Bytes stored on each page (int64), indexed by pfn, for the pfns used so far.
@@ -487,25 +494,37 @@ class Pool:
         watermark = int(self._counters[t.C_PAGE_WATERMARK])
         used = self._handles[:int(self._counters[t.C_SLOT_WATERMARK])]
         used = used[used["size"] != 0]
-        pfns = used["address"] >> int(self._geometry[t.G_PAGE_SHIFT])
-        return np.bincount(pfns, weights=used["size"], minlength=watermark).astype(np.int64)
+        address = used["address"] & t.ADDRESS_MASK
+        shift = int(self._geometry[t.G_PAGE_SHIFT])
+        # a zsmalloc object may cross into the next page of its zspage: count each part there
+        in_page = np.minimum(used["size"], self.page_size - (address & (self.page_size - 1)))
+        fill = np.bincount(address >> shift, weights=in_page, minlength=watermark)
+        crossing = in_page < used["size"]
+        if crossing.any():
+            next_pages = self._policy.next_pages(self)[address[crossing] >> shift]
+            fill += np.bincount(next_pages, weights=(used["size"] - in_page)[crossing],
+                                minlength=watermark)
+        return fill.astype(np.int64)
 
     def lru_order(self):
-        """Pfns of the used pages, LRU head (most recently allocated into) first."""
-        return t.lru_order(self._pages, self._lru_log, self._counters)
+        """Pfns of the used pages, LRU head (most recently allocated into) first (zbud only:
+        zsmalloc keeps no LRU)."""
+        return self._policy.lru_order(self)
 
     # -- audit and statistics -------------------------------------------------------------------
 
     def stats(self):
         """Occupancy and overheads as a :class:`Stats`.
 
-        ``density`` is bytes stored per byte of used pages; ``free_chunks_histogram[i]`` counts the
-        used pages with ``i`` free chunks; ``metadata_bytes`` is every table but the arena, and
-        ``metadata_bytes_per_page`` is that total less the handle table, per page of the pool.
+        ``density`` is bytes stored per byte of used pages; ``bytes_allocated`` the bytes of the
+        chunks (zbud) or slots (zsmalloc) the objects take; ``free_chunks_histogram[i]`` counts
+        the used pages with ``i`` free chunks (zbud; empty for zsmalloc, whose
+        :meth:`class_stats` has the fill of every class); ``metadata_bytes`` is every table but
+        the arena, and ``metadata_bytes_per_page`` is that total less the handle table, per page
+        of the pool.
         """
-        c = self._counters
-        histogram = t.free_chunks_histogram(self._pages, self._lru_log, c, self.usable_chunks)
-        page_tables = (self._pages.nbytes + self._blocks.nbytes + self._stack_heads.nbytes
+        policy = self._policy.stats(self)
+        page_tables = (policy["page_tables"] + self._blocks.nbytes + self._stack_heads.nbytes
                        + self._lru_log.nbytes + self._counters.nbytes + self._geometry.nbytes)
         pages_used = self.pages_used
         return Stats(
@@ -514,19 +533,17 @@ class Pool:
             pages_free=self.pages_total - pages_used,
             objects=self.objects,
             bytes_stored=self.bytes_stored,
-            bytes_allocated=int(c[t.C_CHUNKS_USED]) * self.chunk_size,
+            bytes_allocated=policy["bytes_allocated"],
             density=self.density,
             metadata_bytes=page_tables + self._handles.nbytes + self._free_slots.nbytes,
             metadata_bytes_per_page=page_tables / self.pages_total,
             metadata_bytes_per_handle=t.HANDLE_DTYPE.itemsize + self._free_slots.itemsize,
-            free_chunks_histogram=tuple(int(x) for x in histogram),
-            pages_compacted=int(c[t.C_PAGES_COMPACTED]),
+            free_chunks_histogram=policy["free_chunks_histogram"],
+            pages_compacted=self.pages_compacted,
         )
 
     def check(self):
         """Audit every table against the others; raise :class:`CorruptionError` saying what is wrong."""
-        finding, index = self._policy.check_kernel(
-            self._geometry, self._pages, self._handles, self._free_slots, self._blocks,
-            self._stack_heads, self._lru_log, self._counters)
+        finding = self._policy.check(self)
         if finding:
-            raise CorruptionError(self._policy.CHECK_MESSAGES[finding].format(index))
+            raise CorruptionError(finding)

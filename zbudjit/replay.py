@@ -39,7 +39,7 @@ import numpy as np
 from numba import njit
 from tqdm import tqdm
 
-from ._tables import handle_slots
+from .engine.tables import handle_slots
 from .errors import PoolFullError
 from .pool import Stats
 from .workloads import compressed_page_sizes

@@ -14,7 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .pool import Pool, _whole_number
-from .zswap import Zswap, min_ram_pages
+from .frontends.zswap import Zswap, min_ram_pages
 
 
 def compressed_page_sizes(rng, n, max_size):

@@ -64,10 +64,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from ._tables import gather_ragged
-from .compressors import get_compressor
-from .errors import CorruptionError, PoolFullError
-from .pool import Pool, _integer_array, _whole_number
+from ..engine.datapath import gather_ragged
+from ..compressors import get_compressor
+from ..errors import CorruptionError, PoolFullError
+from ..pool import Pool, _integer_array, _whole_number
 
 EMPTY, POOL, SAME_FILLED, SWAP = 0, 1, 2, 3
 HEADER_BYTES = 8

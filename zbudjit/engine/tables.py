@@ -9,6 +9,9 @@ handle table
            one 16-byte HANDLE_DTYPE record per slot: ``address`` is the object's byte address in the
            arena, ``pfn << page_shift | offset`` (the "encoded PFN/offset word"), ``size`` its length in
            bytes (0 means the slot is free) and ``generation`` how many times the slot was freed.
+           The byte address takes the low ADDRESS_BITS bits of ``address``; a policy may keep a
+           number of its own above them (zsmalloc: the object's index in its zspage), so readers
+           of the address mask with ADDRESS_MASK.
            A retired slot (its generation used up) holds RETIRED in ``address`` and is never handed
            out again.
 free slots uint32[handle table size]: a stack of the free slots' numbers, ``counters[C_SLOTS_FREE]``
@@ -57,8 +60,7 @@ import mmap
 import numpy as np
 from numba import njit
 
-from . import errors
-from ._memory import copy_bytes, copy_object, prefetch_read, prefetch_write, store_fence, streaming
+
 
 HANDLE_DTYPE = np.dtype([("address", np.int64), ("size", np.uint32), ("generation", np.uint32)])
 BLOCK_ENTRIES = 7            # (pfn, stamp) entries of a stack block
@@ -78,6 +80,8 @@ MAX_BLOCKS = 0xFFFFFFFF      # block links are uint32; NONE32 is reserved
 MAX_LRU = 2**62              # LRU log positions are int64
 PREFETCH_AHEAD = 16          # objects between a prefetch and its use (16, 32, 64 measure alike)
 MAX_PAGES = 0xFFFFFFFF       # pfns are uint32 in page links; NONE32 is reserved
+ADDRESS_BITS = 48            # 32-bit pfns and pages of up to 64 KiB
+ADDRESS_MASK = (1 << ADDRESS_BITS) - 1
 
 # counters[...]
 C_PAGES_USED = 0
@@ -437,17 +441,6 @@ def compact_lru(pages, lru_log, counters):
 
 
 @njit(cache=True, nogil=True)
-def free_chunks_histogram(pages, lru_log, counters, usable):
-    """How many used pages have 0, 1, ... ``usable`` free chunks (the LRU log lists the used pages)."""
-    histogram = np.zeros(usable + 1, np.int64)
-    for position in range(counters[C_LRU_TAIL], counters[C_LRU_LEN]):
-        record = pages[lru_log[position]]
-        if record.lru_pos == position:
-            histogram[usable - np.int64(record.first_chunks) - np.int64(record.last_chunks)] += 1
-    return histogram
-
-
-@njit(cache=True, nogil=True)
 def lru_order(pages, lru_log, counters):
     """Pfns of the pages on the LRU list, head (most recently allocated into) first."""
     order = np.empty(counters[C_PAGES_USED], np.int64)
@@ -458,150 +451,3 @@ def lru_order(pages, lru_log, counters):
             order[found] = pfn
             found += 1
     return order[:found]
-
-
-# ---------------------------------------------------------------------------------------------
-# Policy-independent batch kernels: everything that only goes through the handle table.
-
-
-@njit(cache=True, nogil=True)
-def check_offsets(data, offsets, n):
-    """Validate an Arrow-style ragged batch: n + 1 non-decreasing offsets within data."""
-    if offsets.size != n + 1:
-        return errors.BAD_OFFSETS, 0
-    if offsets[0] < 0:
-        return errors.BAD_OFFSETS, 0
-    for i in range(n):
-        if offsets[i + 1] < offsets[i]:
-            return errors.BAD_OFFSETS, i
-    if offsets[n] > data.size:
-        return errors.BAD_OFFSETS, n
-    return errors.OK, 0
-
-
-@njit(cache=True, nogil=True)
-def offsets_to_sizes(data, offsets):
-    n = offsets.size - 1
-    sizes = np.empty(max(n, 0), np.int64)
-    if n < 0:
-        return errors.BAD_OFFSETS, 0, sizes
-    status, index = check_offsets(data, offsets, n)
-    if status != errors.OK:
-        return status, index, sizes
-    for i in range(n):
-        sizes[i] = offsets[i + 1] - offsets[i]
-    return errors.OK, 0, sizes
-
-
-@njit(cache=True, nogil=True)
-def write_kernel(handles, counters, arena, batch, data, offsets):
-    n = batch.size
-    status, index = check_offsets(data, offsets, n)
-    if status != errors.OK:
-        return status, index
-    watermark = counters[C_SLOT_WATERMARK]
-    for i in range(n):
-        slot = slot_below(batch[i], watermark)
-        if slot < 0 or not holds(handles[slot], batch[i]):
-            return errors.BAD_HANDLE, i
-        if offsets[i + 1] - offsets[i] != handles[slot].size:
-            return errors.BAD_LENGTH, i
-    stream = streaming(offsets[n] - offsets[0])
-    for i in range(n):
-        if not stream and i + PREFETCH_AHEAD < n:     # a streaming store needs no line to write to
-            prefetch_write(arena, handles[handle_slot(batch[i + PREFETCH_AHEAD])].address)
-        record = handles[handle_slot(batch[i])]
-        copy_object(arena, record.address, data, offsets[i], record.size, stream)
-    if stream:
-        store_fence()
-    return errors.OK, 0
-
-
-@njit(cache=True, nogil=True)
-def read_kernel(handles, counters, arena, batch, out):
-    """The objects' bytes into ``out`` when it is large enough (else OUT_TOO_SMALL), or into a new
-    array when ``out`` is None."""
-    n = batch.size
-    offsets = np.empty(n + 1, np.int64)
-    offsets[0] = 0
-    watermark = counters[C_SLOT_WATERMARK]
-    for i in range(n):
-        slot = slot_below(batch[i], watermark)
-        if slot < 0 or not holds(handles[slot], batch[i]):
-            return errors.BAD_HANDLE, i, np.empty(0, np.uint8), offsets
-        offsets[i + 1] = offsets[i] + handles[slot].size
-    if out is None:
-        data = np.empty(offsets[n], np.uint8)
-    elif out.size < offsets[n]:
-        return errors.OUT_TOO_SMALL, offsets[n], np.empty(0, np.uint8), offsets
-    else:
-        data = out
-    stream = streaming(offsets[n])
-    for i in range(n):
-        if i + PREFETCH_AHEAD < n:
-            prefetch_read(arena, handles[handle_slot(batch[i + PREFETCH_AHEAD])].address)
-        record = handles[handle_slot(batch[i])]
-        copy_object(data, offsets[i], arena, record.address, record.size, stream)
-    if stream:
-        store_fence()
-    return errors.OK, 0, data, offsets
-
-
-@njit(cache=True, nogil=True)
-def locate_kernel(handles, counters, page_shift, batch):
-    n = batch.size
-    pfns = np.empty(n, np.int64)
-    page_offsets = np.empty(n, np.int64)
-    mask = (np.int64(1) << page_shift) - 1
-    watermark = counters[C_SLOT_WATERMARK]
-    for i in range(n):
-        slot = slot_below(batch[i], watermark)
-        if slot < 0 or not holds(handles[slot], batch[i]):
-            return errors.BAD_HANDLE, i, pfns, page_offsets
-        address = handles[slot].address
-        pfns[i] = address >> page_shift
-        page_offsets[i] = address & mask
-    return errors.OK, 0, pfns, page_offsets
-
-
-@njit(cache=True, nogil=True)
-def sizes_kernel(handles, counters, batch):
-    n = batch.size
-    sizes = np.empty(n, np.int64)
-    watermark = counters[C_SLOT_WATERMARK]
-    for i in range(n):
-        slot = slot_below(batch[i], watermark)
-        if slot < 0 or not holds(handles[slot], batch[i]):
-            return errors.BAD_HANDLE, i, sizes
-        sizes[i] = handles[slot].size
-    return errors.OK, 0, sizes
-
-
-@njit(cache=True, nogil=True)
-def gather_ragged(data, offsets, which):
-    """Objects ``which`` of a ragged batch, as a new ragged batch ``(data, offsets)``.
-
-    ``which`` must index ``offsets[:-1]`` (the caller checks).
-    """
-    n = which.size
-    new_offsets = np.empty(n + 1, np.int64)
-    new_offsets[0] = 0
-    for i in range(n):
-        new_offsets[i + 1] = new_offsets[i] + offsets[which[i] + 1] - offsets[which[i]]
-    new_data = np.empty(new_offsets[n], np.uint8)
-    for i in range(n):
-        copy_bytes(new_data, new_offsets[i], data, offsets[which[i]],
-                   new_offsets[i + 1] - new_offsets[i])
-    return new_data, new_offsets
-
-
-@njit(cache=True, nogil=True)
-def live_handles(handles, counters):
-    """Every live handle, in slot order."""
-    found = np.empty(counters[C_OBJECTS], np.uint64)
-    n = 0
-    for slot in range(counters[C_SLOT_WATERMARK]):
-        if handles[slot].size != 0 and n < found.size:
-            found[n] = make_handle(slot, handles[slot].generation)
-            n += 1
-    return found[:n]

@@ -31,9 +31,9 @@ lowest pfn is reused first). Pages that remain keep their LRU positions.
 import numpy as np
 from numba import njit
 
-from . import _tables as t
-from ._memory import copy_bytes
-from .zbud import _clear_page, _empty_side, _file_page, _put_on_page
+from ...engine import tables as t
+from ...engine.memory import copy_bytes
+from .kernels import _clear_page, _empty_side, _file_page, _put_on_page
 
 FIRST = 0
 LAST = 1

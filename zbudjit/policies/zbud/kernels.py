@@ -16,23 +16,23 @@ the kernel's ``struct zbud_header`` plus the list links that replace its ``list_
     free_list                i < usable: in unbuddied[i] (one buddy, i free chunks);
                              BUDDIED: both buddies; NO_LIST (0): a free page
     stamp                    a filed page: stamp of its live entry in its unbuddied stack (see
-                             _tables); a released page: the next pfn of the released-page stack
+                             engine/tables.py); a released page: the next pfn of the released-page stack
     lru_pos                  index of the page's live entry in the LRU log, 0 when not on the LRU
 
 Buddied pages are never taken from their list by the algorithm, so ``buddied`` is only a state, not
 a stack. A new page is the most recently released page, else the lowest never-used pfn.
 
 Every kernel here is the algorithm of kernel-notes.md applied element by element in batch order;
-:mod:`zbudjit.spec.zbud` is the same policy in plain Python and the tests hold one to the other.
+:mod:`zbudjit.policies.zbud.spec` is the same policy in plain Python and the tests hold one to the other.
 """
 
 import numpy as np
 from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from . import _tables as t
-from . import errors
-from ._memory import copy_object, prefetch_record, prefetch_write, store_fence, streaming
+from ...engine import tables as t
+from ... import errors
+from ...engine.memory import copy_object, prefetch_record, prefetch_write, store_fence, streaming
 
 PAGE_DTYPE = np.dtype([
     ("first_slot", np.uint32),
@@ -52,7 +52,7 @@ LOOK_AHEAD_BATCH = 64      # smaller alloc batches do not look ahead: starting c
 
 
 def new_geometry(n_pages, page_size, reserve_header_chunk):
-    """The geometry array (``_tables.G_*``) of a zbud pool; see the layout notes above."""
+    """The geometry array (``engine.tables.G_*``) of a zbud pool; see the layout notes above."""
     chunk = page_size // CHUNKS_PER_PAGE
     usable = CHUNKS_PER_PAGE - (1 if reserve_header_chunk else 0)
     geometry = np.zeros(t.N_GEOMETRY, np.int64)
@@ -167,7 +167,7 @@ def alloc_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, lru_
         while candidates:
             free_list = chunks + np.int64(trailing_zeros(candidates))
             # the pop and the look-ahead, written out: as calls taking the tables they would keep
-            # reference counting in this loop (see the notes at the top of _tables)
+            # reference counting in this loop (see the notes at the top of engine/tables.py)
             block = stack_heads[free_list]
             steps = 1
             if ahead[free_list] == -2:
@@ -326,7 +326,7 @@ def free_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, count
     chunk_shift = geometry[t.G_CHUNK_SHIFT]
     for i in range(n):
         # _free_object and _file_or_release, written out: calls taking the tables would keep
-        # their reference counting in this loop (see _tables)
+        # their reference counting in this loop (see engine/tables.py)
         if i + t.PREFETCH_AHEAD < n:
             prefetch_record(pages, scratch[i + t.PREFETCH_AHEAD, 0])
         slot = t.handle_slot(batch[i])
@@ -458,6 +458,18 @@ def reclaim_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, lr
         position += 1
     counters[t.C_LRU_TAIL] = position
     return released
+
+
+@njit(cache=True, nogil=True)
+def free_chunks_histogram(pages, lru_log, counters, usable):
+    """How many used pages have 0, 1, ... ``usable`` free chunks (the LRU log lists the used pages)."""
+    histogram = np.zeros(usable + 1, np.int64)
+    for position in range(counters[t.C_LRU_TAIL], counters[t.C_LRU_LEN]):
+        record = pages[lru_log[position]]
+        if record.lru_pos == position:
+            histogram[usable - np.int64(record.first_chunks) - np.int64(record.last_chunks)] += 1
+    return histogram
+
 
 
 # check_kernel findings: (code, index); zbudjit.pool turns them into messages.

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Optional
 
-from ..errors import InvalidHandleError, PoolFullError
+from ...errors import InvalidHandleError, PoolFullError
 
 CHUNKS_PER_PAGE = 64
 FIRST = "first"

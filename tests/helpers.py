@@ -41,14 +41,15 @@ def fewest_pages(sizes, chunk, usable):
     return pages
 
 
-def snapshot(pool):
-    """Everything observable about a pool: stats, LRU order, and every live object's place and bytes."""
+def snapshot(pool, lru=True):
+    """Everything observable about a pool: stats, LRU order (``lru``: zbud), and every live
+    object's place and bytes."""
     handles = pool.handles()
     pfns, offsets = pool.locate(handles)
     data, data_offsets = pool.read(handles)
     return {
         "stats": pool.stats(),
-        "lru": pool.lru_order().tolist(),
+        "lru": pool.lru_order().tolist() if lru else None,
         "objects": {int(h): (int(p), int(o), b) for h, p, o, b
                     in zip(handles, pfns, offsets, unragged(data, data_offsets))},
     }

@@ -60,7 +60,7 @@ NOT_SAVED = {"_policy", "_arena", "_busy"}
 CONFIG = ("policy", "page_size", "path")
 #: Tables whose first dimension is the pool's size or grows with use; every other table must have
 #: exactly the shape a fresh pool gives it (kernels index them with fixed constants).
-RESIZED_TABLES = {"_pages", "_handles", "_free_slots", "_blocks", "_lru_log"}
+RESIZED_TABLES = {"_handles", "_free_slots", "_blocks", "_lru_log"}   # and the policy's page tables
 
 POINTER = "CURRENT"
 POINTER_TEMP = "CURRENT.tmp"
@@ -145,7 +145,8 @@ def _savable_state(pool):
                 f"Pool attribute {name!r} holds a {type(value).__name__}, which save() cannot store: "
                 "keep it an ndarray or a plain int, float, bool, str or None, or add its name to "
                 "zbudjit.persist.NOT_SAVED")
-    arrays["_pages"] = pool._pages[:int(pool._counters[t.C_PAGE_WATERMARK])]
+    for name in pool._policy.page_tables:      # one record a pfn: saved up to the watermark
+        arrays[name] = getattr(pool, name)[:int(pool._counters[t.C_PAGE_WATERMARK])]
     return arrays, config, scalars
 
 
@@ -392,12 +393,15 @@ def _restore(snapshot, manifest):
     for name, value in {**scalars, **config}.items():
         if name != "pages":
             setattr(pool, name, value)
+    pool._policy = reference._policy
     for name, entry in arrays.items():
-        setattr(pool, name, _read_table(snapshot, name, entry, getattr(reference, name, None)))
+        resized = name in RESIZED_TABLES or name in pool._policy.page_tables
+        expected = getattr(reference, name, None)
+        setattr(pool, name, _read_table(snapshot, name, entry, expected, resized))
     _check_geometry(pool, reference, config["pages"], where)
-    pool._pages = _whole_page_table(pool._pages, config["pages"], where)
+    for name in pool._policy.page_tables:
+        setattr(pool, name, _whole_page_table(getattr(pool, name), config["pages"], where))
     pool._blocks = _line_aligned(pool._blocks)
-    pool._policy = pool_module.POLICIES[pool.policy]
     for name in NOT_SAVED - {"_policy", "_arena"}:
         if hasattr(reference, name):
             setattr(pool, name, getattr(reference, name))
@@ -463,12 +467,12 @@ def _entry_layout(name, entry, where):
     return dtype, tuple(shape)
 
 
-def _read_table(snapshot, name, entry, expected):
+def _read_table(snapshot, name, entry, expected, resized):
     """Load one table; with ``expected`` (the fresh pool's table), insist on its dtype and shape."""
     where = os.path.join(snapshot, MANIFEST)
     dtype, shape = _entry_layout(name, entry, where)
     if expected is not None:
-        fixed = expected.shape[1:] if name in RESIZED_TABLES else expected.shape
+        fixed = expected.shape[1:] if resized else expected.shape
         if dtype != expected.dtype:
             raise SaveError(f"{where}: table {name} is saved with dtype {dtype}, but this zbudjit's "
                             f"pool keeps it as {expected.dtype}")

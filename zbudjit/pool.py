@@ -68,6 +68,8 @@ def _integer_array(values, name, dtype, out_of_range):
     floats); an int that does not fit ``dtype`` raises ``out_of_range``.
     """
     if not isinstance(values, np.ndarray):
+        if isinstance(values, (list, tuple)) and any(isinstance(v, (bool, np.bool_)) for v in values):
+            raise TypeError(f"{name} must be integers, not bools")      # NumPy would take 1 and 0
         if isinstance(values, (list, tuple)) and all(
                 isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
             try:
@@ -524,7 +526,7 @@ class Pool:
         of the pool.
         """
         policy = self._policy.stats(self)
-        page_tables = (policy["page_tables"] + self._blocks.nbytes + self._stack_heads.nbytes
+        page_tables = (policy["table_bytes"] + self._blocks.nbytes + self._stack_heads.nbytes
                        + self._lru_log.nbytes + self._counters.nbytes + self._geometry.nbytes)
         pages_used = self.pages_used
         return Stats(
@@ -541,6 +543,17 @@ class Pool:
             free_chunks_histogram=policy["free_chunks_histogram"],
             pages_compacted=self.pages_compacted,
         )
+
+    def class_stats(self):
+        """zsmalloc: one row per real size class, the columns of the kernel's debugfs ``classes``
+        file (class, size, the zspages of each fullness group from 10% to 100%, obj_allocated,
+        obj_used, pages_used, pages_per_zspage, freeable), as a NumPy structured array;
+        :func:`zbudjit.policies.zsmalloc.classes.format_class_stats` prints it as that file."""
+        class_stats = getattr(self._policy, "class_stats", None)
+        if class_stats is None:
+            raise PoolError(f"a {self.policy} pool has no size classes; class_stats() is for "
+                            "zsmalloc pools")
+        return class_stats(self)
 
     def check(self):
         """Audit every table against the others; raise :class:`CorruptionError` saying what is wrong."""

@@ -150,8 +150,9 @@ def new_blocks(count):
 
 def blocks_for(pushes, lists):
     """Free blocks that ``pushes`` pushes onto ``lists`` lists may need while pops free others:
-    a new block every BLOCK_ENTRIES pushes onto a list, and one more per list."""
-    return pushes // BLOCK_ENTRIES + lists
+    a new block every BLOCK_ENTRIES pushes onto a list, and one more per list, but never more
+    than one a push."""
+    return min(pushes, pushes // BLOCK_ENTRIES + lists)
 
 
 def grown(table, needed, limit):
@@ -451,3 +452,99 @@ def lru_order(pages, lru_log, counters):
             order[found] = pfn
             found += 1
     return order[:found]
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Audits of the shared tables, for the policies' check kernels: each returns AUDIT_OK, or the
+# index of what is wrong (-1 when it is no single entry).
+
+AUDIT_OK = -2
+
+
+@njit(cache=True, nogil=True)
+def audit_free_slots(handles, free_slots, counters, slots_free):
+    """The free-slot stack holds every one of the ``slots_free`` free slots once, and nothing else."""
+    if slots_free > free_slots.size or slots_free != counters[C_SLOTS_FREE]:
+        return -1
+    stacked = np.zeros(counters[C_SLOT_WATERMARK], np.bool_)
+    for depth in range(slots_free):
+        slot = np.int64(free_slots[depth])
+        if slot >= counters[C_SLOT_WATERMARK] or stacked[slot] \
+                or handles[slot].size != 0 or handles[slot].address == RETIRED:
+            return slot
+        stacked[slot] = True
+    return AUDIT_OK
+
+
+@njit(cache=True, nogil=True)
+def audit_released(pages, counters, in_use):
+    """The released-page stack links every page below the page watermark that is not ``in_use``
+    (a bool per pfn below the watermark), each once."""
+    watermark = in_use.size
+    pfn = counters[C_RELEASED_HEAD]
+    walked = 0
+    while pfn != -1:
+        if pfn < 0 or pfn >= watermark or walked >= counters[C_RELEASED] or in_use[pfn]:
+            return pfn
+        walked += 1
+        link = pages[pfn].stamp
+        pfn = -1 if link == NONE32 else np.int64(link)
+    if walked != counters[C_RELEASED] or walked + np.sum(in_use) != watermark:
+        return -1
+    return AUDIT_OK
+
+
+@njit(cache=True, nogil=True)
+def audit_stacks(pages, blocks, stack_heads, counters, n_pages, filed):
+    """Every record filed in a list has exactly one live entry in that list's stack.
+
+    ``filed[list]`` is how many records the policy found filed in each list, or -1 for a list
+    that does not exist (its stack must be empty). Blocks are checked too: each is in one stack or
+    on the free-block list, and only a stack's top block may be part full. Returns the list at
+    fault, or -1 for the free-block list.
+    """
+    seen = np.zeros(n_pages, np.bool_)
+    visited = np.zeros(counters[C_BLOCK_WATERMARK], np.bool_)    # each block in one place only
+    in_stacks = 0
+    for free_list in range(stack_heads.size):
+        if filed[free_list] < 0 and stack_heads[free_list] != -1:
+            return free_list
+        block = stack_heads[free_list]
+        live = 0
+        least = 1                                # the top block may be part full, no other
+        while block != -1:
+            if block < 0 or block >= counters[C_BLOCK_WATERMARK] or visited[block]:
+                return free_list
+            visited[block] = True
+            in_stacks += 1
+            count = np.int64(blocks[block * BLOCK_WORDS + B_COUNT])
+            if count < least or count > BLOCK_ENTRIES:
+                return free_list
+            least = BLOCK_ENTRIES
+            for k in range(count):
+                pfn = np.int64(blocks[block * BLOCK_WORDS + B_ENTRY + 2 * k])
+                stamp = np.int64(blocks[block * BLOCK_WORDS + B_ENTRY + 2 * k + 1])
+                if pfn >= n_pages or stamp > counters[C_STAMP]:
+                    return free_list
+                if pages[pfn].free_list == free_list and pages[pfn].stamp == stamp:
+                    if seen[pfn]:
+                        return free_list
+                    seen[pfn] = True
+                    live += 1
+            link = blocks[block * BLOCK_WORDS + B_NEXT]
+            block = -1 if link == NONE32 else np.int64(link)
+        if filed[free_list] >= 0 and live != filed[free_list]:
+            return free_list
+    block = counters[C_BLOCK_FREE_HEAD]
+    walked = 0
+    while block != -1:
+        if block < 0 or block >= counters[C_BLOCK_WATERMARK] or visited[block]:
+            return -1
+        visited[block] = True
+        walked += 1
+        link = blocks[block * BLOCK_WORDS + B_NEXT]
+        block = -1 if link == NONE32 else np.int64(link)
+    if walked != counters[C_BLOCKS_FREE] or walked + in_stacks != counters[C_BLOCK_WATERMARK]:
+        return -1
+    return AUDIT_OK

@@ -39,6 +39,7 @@ class Policy(abc.ABC):
 
     name = ""
     options = {}             # Pool keyword -> default
+    page_tables = ("_pages",)   # pool attributes with one record a pfn (saved up to the watermark)
 
     @abc.abstractmethod
     def check_options(self, page_size, options):
@@ -70,7 +71,7 @@ class Policy(abc.ABC):
     def stats(self, pool):
         """Policy figures for :class:`zbudjit.Stats`: a dict with ``bytes_allocated`` (bytes of
         the slots or chunks the live objects take), ``free_chunks_histogram`` (a tuple) and
-        ``page_tables`` (bytes of the policy's own tables)."""
+        ``table_bytes`` (bytes of the policy's own tables)."""
 
     @abc.abstractmethod
     def next_pages(self, pool):
@@ -91,7 +92,8 @@ NO_NEXT_PAGES = np.empty(0, np.uint32)
 
 def _registry():
     from .zbud import ZbudPolicy
-    return {policy.name: policy for policy in (ZbudPolicy(),)}
+    from .zsmalloc import ZsmallocPolicy
+    return {policy.name: policy for policy in (ZbudPolicy(), ZsmallocPolicy())}
 
 
 #: Policy name -> the Policy that places objects under that name.

@@ -16,6 +16,7 @@ class ZbudPolicy(Policy):
 
     name = "zbud"
     options = {"reserve_header_chunk": False}
+    page_tables = ("_pages",)
 
     def check_options(self, page_size, options):
         return {"reserve_header_chunk": bool(options["reserve_header_chunk"])}
@@ -86,7 +87,7 @@ class ZbudPolicy(Policy):
         chunk = 1 << int(pool._geometry[t.G_CHUNK_SHIFT])
         return {"bytes_allocated": int(pool._counters[t.C_CHUNKS_USED]) * chunk,
                 "free_chunks_histogram": tuple(int(x) for x in histogram),
-                "page_tables": pool._pages.nbytes}
+                "table_bytes": pool._pages.nbytes}
 
     def next_pages(self, pool):
         return NO_NEXT_PAGES

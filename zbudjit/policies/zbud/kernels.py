@@ -583,74 +583,21 @@ def check_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, lru_
             or slots_free != counters[t.C_SLOTS_FREE]):
         return BAD_TOTALS, 1
 
-    # free-slot stack: every free slot once, nothing else
-    if slots_free > free_slots.size:
-        return BAD_SLOT_STACK, -1
-    stacked = np.zeros(counters[t.C_SLOT_WATERMARK], np.bool_)
-    for depth in range(slots_free):
-        slot = np.int64(free_slots[depth])
-        if slot >= counters[t.C_SLOT_WATERMARK] or stacked[slot] \
-                or handles[slot].size != 0 or handles[slot].address == t.RETIRED:
-            return BAD_SLOT_STACK, slot
-        stacked[slot] = True
-
-    # released-page stack
-    pfn = counters[t.C_RELEASED_HEAD]
-    walked = 0
-    while pfn != -1:
-        if pfn < 0 or pfn >= watermark or walked >= counters[t.C_RELEASED] \
-                or pages[pfn].first_slot != 0 or pages[pfn].last_slot != 0:
-            return BAD_RELEASED_STACK, pfn
-        walked += 1
-        link = pages[pfn].stamp
-        pfn = -1 if link == t.NONE32 else np.int64(link)
-    if walked != counters[t.C_RELEASED]:
-        return BAD_RELEASED_STACK, -1
-
+    bad = t.audit_free_slots(handles, free_slots, counters, slots_free)
+    if bad != t.AUDIT_OK:
+        return BAD_SLOT_STACK, bad
+    in_use = np.zeros(watermark, np.bool_)
+    for pfn in range(watermark):
+        in_use[pfn] = pages[pfn].first_slot != 0 or pages[pfn].last_slot != 0
+    bad = t.audit_released(pages, counters, in_use)
+    if bad != t.AUDIT_OK:
+        return BAD_RELEASED_STACK, bad
     # unbuddied stacks: every filed page has exactly one live entry in its list's stack
-    seen = np.zeros(n_pages, np.bool_)
-    visited = np.zeros(counters[t.C_BLOCK_WATERMARK], np.bool_)    # each block in one place only
-    in_stacks = 0
-    for free_list in range(stack_heads.size):
-        if (free_list == t.NO_LIST or free_list >= usable) and stack_heads[free_list] != -1:
-            return BAD_LIST_STACK, free_list
-        block = stack_heads[free_list]
-        live = 0
-        least = 1                                # the top block may be part full, no other
-        while block != -1:
-            if block < 0 or block >= counters[t.C_BLOCK_WATERMARK] or visited[block]:
-                return BAD_LIST_STACK, free_list
-            visited[block] = True
-            in_stacks += 1
-            count = np.int64(blocks[block * t.BLOCK_WORDS + t.B_COUNT])
-            if count < least or count > t.BLOCK_ENTRIES:
-                return BAD_LIST_STACK, free_list
-            least = t.BLOCK_ENTRIES
-            for k in range(count):
-                pfn = np.int64(blocks[block * t.BLOCK_WORDS + t.B_ENTRY + 2 * k])
-                stamp = np.int64(blocks[block * t.BLOCK_WORDS + t.B_ENTRY + 2 * k + 1])
-                if pfn >= n_pages or stamp > counters[t.C_STAMP]:
-                    return BAD_LIST_STACK, free_list
-                if pages[pfn].free_list == free_list and pages[pfn].stamp == stamp:
-                    if seen[pfn]:
-                        return BAD_LIST_STACK, free_list
-                    seen[pfn] = True
-                    live += 1
-            link = blocks[block * t.BLOCK_WORDS + t.B_NEXT]
-            block = -1 if link == t.NONE32 else np.int64(link)
-        if free_list < usable and live != in_list[free_list]:
-            return BAD_LIST_STACK, free_list
-    block = counters[t.C_BLOCK_FREE_HEAD]
-    walked = 0
-    while block != -1:
-        if block < 0 or block >= counters[t.C_BLOCK_WATERMARK] or visited[block]:
-            return BAD_LIST_STACK, -1
-        visited[block] = True
-        walked += 1
-        link = blocks[block * t.BLOCK_WORDS + t.B_NEXT]
-        block = -1 if link == t.NONE32 else np.int64(link)
-    if walked != counters[t.C_BLOCKS_FREE] or walked + in_stacks != counters[t.C_BLOCK_WATERMARK]:
-        return BAD_LIST_STACK, -1
+    filed = np.full(stack_heads.size, -1, np.int64)          # lists that do not exist stay empty
+    filed[1:usable] = in_list[1:usable]
+    bad = t.audit_stacks(pages, blocks, stack_heads, counters, n_pages, filed)
+    if bad != t.AUDIT_OK:
+        return BAD_LIST_STACK, bad
 
     # LRU log: one live entry per page on the LRU, its latest (_undo_alloc relies on that)
     live = 0

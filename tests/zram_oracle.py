@@ -1,0 +1,267 @@
+"""The live kernel as a test oracle: replay zram recordings through a pool, make operation mixes.
+
+:func:`replay` drives any pool-like object through what a recorded zram device did
+(:func:`zbudjit.kernel.zram.record`), applying zram's rules of kernel-6.18.md sections 7.2 and 7.4
+itself, and asserts after every record that the pool's memory is the kernel's. The pool needs
+
+* ``alloc(list_of_sizes)`` returning the handles (a list or an array), ``free(list_of_handles)``;
+* ``compact()`` returning the pages it freed (an int, or an object with ``pages_freed``);
+* ``pages_used`` (pool pages now, zs_get_total_pages) and ``pages_compacted`` (cumulative), each
+  an int attribute, a property or a method; ``pages_compacted`` may also come from ``stats()``.
+
+:func:`random_operations` makes a seeded mix of writes of real pages, overwrites, discards,
+same-filled and incompressible pages and compactions over a small index range;
+:func:`real_pages` takes its pages from the running Python installation.
+"""
+
+import os
+import sysconfig
+
+import numpy as np
+
+from zbudjit.kernel.zram import (HUGE_CLASS_SIZE, OP_COMPACT, OP_DISCARD, OP_NAMES, OP_WRITE,
+                                 PAGE_SIZE, RECORD_DTYPE)
+
+__all__ = ["random_operations", "real_pages", "replay"]
+
+
+def _number(value):
+    return int(value() if callable(value) else value)
+
+
+def _pages_compacted(pool):
+    if hasattr(pool, "pages_compacted"):
+        return _number(pool.pages_compacted)
+    return _number(pool.stats().pages_compacted)
+
+
+def _describe(i, rec):
+    op = OP_NAMES[rec["op"]]
+    if rec["op"] == OP_WRITE:
+        what = "same-filled" if rec["same"] else f"comp_len {rec['comp_len']}"
+        return f"record {i} (write of index {rec['index']}, {what})"
+    if rec["op"] == OP_DISCARD:
+        return f"record {i} (discard of index {rec['index']})"
+    return f"record {i} ({op})"
+
+
+def _expect(i, rec, field, model, kernel, unit=""):
+    assert model == kernel, (f"{_describe(i, rec)}: {field}: replay gives {model:,}{unit}, "
+                             f"the kernel {kernel:,}{unit}")
+
+
+def replay(records, pool_factory):
+    """Replay zram records through a pool and assert it uses the memory the kernel used.
+
+    Parameters
+    ----------
+    records : numpy.ndarray
+        :data:`~zbudjit.kernel.zram.RECORD_DTYPE` records from a fresh device, in order.
+    pool_factory : callable
+        Called with no arguments; returns an empty pool with the API in the module docstring
+        and room for the recording (e.g. ``lambda: ZsmallocSpec(4096)``).
+
+    Returns
+    -------
+    pool
+        The pool after the last record.
+
+    Raises
+    ------
+    AssertionError
+        At the first record after which a figure differs, naming the record, its operation and
+        the field: mem_used_total (pool pages x 4096), mem_used_max (the running peak of pool
+        pages, taken after each allocation), pages_compacted (and what compact() returned), and
+        the harness's own slot counts (orig_data_size, compr_data_size, same_pages, huge_pages),
+        which check the recording and these rules rather than the pool.
+
+    Notes
+    -----
+    zram's rules, applied here: a same-filled page stores no object; a page whose comp_len is at
+    least huge_class_size (3625) is stored uncompressed in a 4096-byte object; any other page in
+    an object of comp_len bytes. An overwrite allocates the new object *before* it frees the old
+    one, and the peak is taken in between (zram_can_store_page), so it includes both copies. A
+    discard frees the slot.
+    """
+    records = np.asarray(records)
+    if records.dtype != RECORD_DTYPE:
+        raise TypeError(f"records must have RECORD_DTYPE, got {records.dtype}")
+    pool = pool_factory()
+    handles = {}                # index -> handle of the object holding it
+    sizes = {}                  # index -> bytes zram counts for it (0: same-filled)
+    same = set()                # indices holding a same-filled page
+    huge = set()                # indices stored uncompressed
+    peak = _number(pool.pages_used)
+    compacted = _pages_compacted(pool)
+    kernel_compacted = 0
+    names = RECORD_DTYPE.names
+    for i, row in enumerate(records.tolist()):
+        rec = dict(zip(names, row))
+        op, index = rec["op"], rec["index"]
+        if op == OP_WRITE:
+            new = None
+            if not rec["same"]:
+                size = PAGE_SIZE if rec["comp_len"] >= HUGE_CLASS_SIZE else rec["comp_len"]
+                new = int(pool.alloc([size])[0])
+                peak = max(peak, _number(pool.pages_used))
+            old = handles.pop(index, None)
+            if old is not None:
+                pool.free([old])
+            if new is not None:
+                handles[index] = new
+            sizes[index] = PAGE_SIZE if rec["comp_len"] >= HUGE_CLASS_SIZE else rec["comp_len"]
+            (same.add if rec["same"] else same.discard)(index)
+            (huge.add if sizes[index] == PAGE_SIZE else huge.discard)(index)
+        elif op == OP_DISCARD:
+            old = handles.pop(index, None)
+            if old is not None:
+                pool.free([old])
+            sizes.pop(index, None)
+            same.discard(index)
+            huge.discard(index)
+        elif op == OP_COMPACT:
+            result = pool.compact()
+            freed = int(getattr(result, "pages_freed", result))
+            _expect(i, rec, "pages freed by compact()", freed,
+                    rec["pages_compacted"] - kernel_compacted, " pages")
+        else:
+            raise ValueError(f"record {i} has unknown op {op}")
+        kernel_compacted = rec["pages_compacted"]
+
+        # The recording and the rules: these depend on the harness, not on the pool.
+        _expect(i, rec, "orig_data_size", len(sizes) * PAGE_SIZE, rec["orig_data_size"], " B")
+        _expect(i, rec, "compr_data_size", sum(sizes.values()), rec["compr_data_size"], " B")
+        _expect(i, rec, "same_pages", len(same), rec["same_pages"])
+        _expect(i, rec, "huge_pages", len(huge), rec["huge_pages"])
+        # The pool.
+        _expect(i, rec, "mem_used_total", _number(pool.pages_used) * PAGE_SIZE,
+                rec["mem_used_total"], " B")
+        _expect(i, rec, "mem_used_max", peak * PAGE_SIZE, rec["mem_used_max"], " B")
+        _expect(i, rec, "pages_compacted", _pages_compacted(pool) - compacted,
+                rec["pages_compacted"])
+    return pool
+
+
+# ---------------------------------------------------------------------------------------------
+# Operation mixes
+
+def _installation_files():
+    """The standard library's .py files and the installation's .so files, in a fixed order."""
+    stdlib = sysconfig.get_paths()["stdlib"]
+    found = []
+    for root, dirs, files in os.walk(stdlib):
+        # third-party packages change when somebody installs one; keep the set the same
+        dirs[:] = sorted(d for d in dirs if d not in ("site-packages", "dist-packages"))
+        found.extend(os.path.join(root, f) for f in sorted(files)
+                     if f.endswith((".py", ".so")) or ".so." in f)
+    libdir = sysconfig.get_config_var("LIBDIR")
+    if libdir and os.path.isdir(libdir):
+        found.extend(os.path.join(libdir, f) for f in sorted(os.listdir(libdir))
+                     if f.startswith("libpython") and ".so" in f)
+    return found
+
+
+def real_pages(count, seed=0):
+    """``count`` real pages: 4 KiB pieces of the running Python installation's files.
+
+    Parameters
+    ----------
+    count : int
+    seed : int
+        Chooses the files (.py sources and .so machine code, about half each) and the
+        page-aligned piece of each; the same seed gives the same pages on the same installation.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(count, 4096)`` ``uint8``; a file's last piece is zero-padded, as in the page cache.
+    """
+    files = _installation_files()
+    sources = [f for f in files if f.endswith(".py")]
+    binaries = [f for f in files if not f.endswith(".py")]
+    if not sources or not binaries:
+        raise RuntimeError(f"found {len(sources)} .py and {len(binaries)} .so files under "
+                           f"{sysconfig.get_paths()['stdlib']}; real pages need both")
+    rng = np.random.default_rng(seed)
+    out = np.zeros((count, PAGE_SIZE), np.uint8)
+    for k in range(count):
+        group = binaries if rng.random() < 0.5 else sources
+        path = group[int(rng.integers(len(group)))]
+        size = os.path.getsize(path)
+        offset = int(rng.integers(max(1, -(-size // PAGE_SIZE)))) * PAGE_SIZE
+        with open(path, "rb") as f:
+            f.seek(offset)
+            piece = f.read(PAGE_SIZE)
+        out[k, :len(piece)] = np.frombuffer(piece, np.uint8)
+    return out
+
+
+#: What :func:`random_operations` draws, with its default weights.
+DEFAULT_MIX = {
+    "real": 0.50,           # a page of the installation (text, machine code)
+    "mixed": 0.12,          # a real page with a random tail: sizes up to and past huge
+    "random": 0.06,         # incompressible: stored uncompressed (huge)
+    "zeros": 0.03,          # same-filled with word 0
+    "word": 0.03,           # same-filled with a non-zero word
+    "discard": 0.22,
+    "compact": 0.04,
+}
+
+
+def random_operations(count, seed=0, *, indices=256, first_index=0, pages=None, mix=None):
+    """A seeded sequence of zram operations over real pages, for zbudjit.kernel.zram.record.
+
+    Parameters
+    ----------
+    count : int
+        Operations.
+    seed : int
+    indices : int, default 256
+        Page indices used: ``first_index`` to ``first_index + indices - 1``. Small, so most
+        writes are overwrites and discards usually hit a stored page.
+    first_index : int, default 0
+    pages : numpy.ndarray, optional
+        ``(n, 4096)`` ``uint8`` real pages to draw from; by default 512 of :func:`real_pages`.
+    mix : dict, optional
+        Weights by kind (see :data:`DEFAULT_MIX`; missing kinds weigh 0).
+
+    Returns
+    -------
+    list of tuple
+        ``("write", index, bytes)``, ``("discard", index)`` and ``("compact",)``.
+    """
+    rng = np.random.default_rng(seed)
+    if pages is None:
+        pages = real_pages(512, seed)
+    mix = dict(DEFAULT_MIX if mix is None else mix)
+    kinds = list(mix)
+    weights = np.array([mix[k] for k in kinds], float)
+    if weights.min() < 0 or weights.sum() <= 0:
+        raise ValueError(f"mix weights must be >= 0 with a positive sum, got {mix}")
+    draws = rng.choice(len(kinds), size=count, p=weights / weights.sum())
+    ops = []
+    for draw in draws:
+        kind = kinds[draw]
+        index = first_index + int(rng.integers(indices))
+        if kind == "discard":
+            ops.append(("discard", index))
+        elif kind == "compact":
+            ops.append(("compact",))
+        else:
+            if kind == "real":
+                page = pages[int(rng.integers(len(pages)))].tobytes()
+            elif kind == "mixed":
+                keep = int(rng.integers(PAGE_SIZE))
+                page = pages[int(rng.integers(len(pages)))].tobytes()[:keep] \
+                    + rng.bytes(PAGE_SIZE - keep)
+            elif kind == "random":
+                page = rng.bytes(PAGE_SIZE)
+            elif kind == "zeros":
+                page = bytes(PAGE_SIZE)
+            elif kind == "word":
+                word = int(rng.integers(1, 1 << 63)).to_bytes(8, "little")
+                page = word * (PAGE_SIZE // 8)
+            else:
+                raise ValueError(f"unknown kind {kind!r} in mix")
+            ops.append(("write", index, page))
+    return ops

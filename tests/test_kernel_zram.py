@@ -247,6 +247,11 @@ def test_failed_configuration_removes_the_device():
 # ---------------------------------------------------------------------------------------------
 # Cleanup when the process ends
 
+# The setup runs before the driver is loaded: the driver imports numpy, whose OpenBLAS starts a
+# thread, and a signal mask the setup sets (pthread_sigmask: this thread only) is inherited only
+# by the threads started after it. Were a thread without it there, the kernel would hand it a
+# signal the main thread blocks, and Python would run the handler in the main thread anyway: at
+# whatever line that was on (before the try), or not until a sleep was over (the signal lost).
 CHILD = """\
 import ctypes, importlib.util, os, signal, sys, time
 # Die with the test process (PR_SET_PDEATHSIG), so a test run that is killed leaves no child
@@ -254,10 +259,15 @@ import ctypes, importlib.util, os, signal, sys, time
 ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
 if os.getppid() != {parent}:
     sys.exit("the test process is gone")
+def wait(seconds):
+    # Not one time.sleep: a signal that comes just before it blocks is not looked at until it
+    # is over (its C handler has run, Python's waits). Between slices of 10 ms it is.
+    for _ in range(int(seconds * 100)):
+        time.sleep(0.01)
+{setup}
 spec = importlib.util.spec_from_file_location("zram_child", {path!r})
 zram = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(zram)
-{setup}
 device = zram.ZramDevice(disksize=1 << 20)
 device.write_page(0, b"x" * 4096)
 print(device.number, device.diskseq, flush=True)
@@ -265,31 +275,45 @@ print(device.number, device.diskseq, flush=True)
 """
 
 
-def _run_child(setup="", body="time.sleep(20)", send=None):
-    """Run a process that makes a device; send it a signal once the device exists. Returns
-    (returncode, stdout lines after the device line, stderr); fails if the device is left."""
+def _run_child(setup="", body="wait(20)", send=None, timeout=10):
+    """Run a process that makes a device; send it a signal once the device exists. ``setup``
+    runs before the driver is loaded (see CHILD), ``body`` after the device line. Returns
+    (returncode, stdout lines after the device line, stderr); fails if the child has not ended
+    within ``timeout`` seconds, or if it left its device behind, or another one it named by a
+    line ``made <number> <diskseq>``."""
     code = CHILD.format(parent=os.getpid(), path=str(DRIVER_PATH), setup=textwrap.dedent(setup),
                         body=textwrap.dedent(body))
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
-    number = diskseq = None
+    made, out, err, timed_out = [], "", "", False
     try:
         line = child.stdout.readline()
         assert line, f"the child made no device: {child.stderr.read()}"
-        number, diskseq = map(int, line.split())
+        made.append(tuple(map(int, line.split())))
         if send is not None:
             child.send_signal(send)
-        out, err = child.communicate(timeout=10)
+        try:
+            out, err = child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            out, err = child.communicate()      # all of it: nothing is lost by the timeout
+            timed_out = True
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
-        if number is not None and _left_behind(number, diskseq):
+        made += [tuple(map(int, line.split()[1:])) for line in out.split("\n")
+                 if line.startswith("made ")]
+        left = [number for number, diskseq in made if _left_behind(number, diskseq)]
+        for number in left:
             # ours, and its process is gone: take it away before failing
             with zram._signals_deferred():
                 zram._write_attr(f"/sys/block/zram{number}/reset", 1)
                 zram._write_attr("/sys/class/zram-control/hot_remove", number)
-            pytest.fail(f"the child left zram{number} behind")
+        if left:
+            pytest.fail(f"the child left {', '.join(f'zram{n}' for n in left)} behind: {err}")
+    if timed_out:
+        pytest.fail(f"the child had not ended after {timeout} s: {err}")
     return child.returncode, out.split("\n"), err
 
 
@@ -301,8 +325,9 @@ def test_sigterm_removes_the_device_and_still_ends_the_process():
 def test_sigint_removes_the_device_and_raises_keyboard_interrupt():
     # Python's own SIGINT handler, as under pytest (a shell's background job starts with SIGINT
     # ignored, and then Python installs none)
-    # SIGINT stays blocked until the child is inside its try: one sent between the child's
-    # device line and the try would otherwise end it with a traceback.
+    # SIGINT stays blocked, in every thread of the child (see CHILD), until the child is inside
+    # its try: one sent between the child's device line and the try would otherwise end it with a
+    # traceback.
     setup = """
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -310,7 +335,7 @@ def test_sigint_removes_the_device_and_raises_keyboard_interrupt():
     body = """
         try:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-            time.sleep(20)
+            wait(20)
         except KeyboardInterrupt:
             print("KeyboardInterrupt", device.closed, flush=True)
     """
@@ -340,10 +365,170 @@ def test_a_signal_inside_a_critical_step_waits_for_it():
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(0.1)
             print("still here", device.closed, flush=True)
-        time.sleep(20)
+        wait(20)
     """
     rc, out, err = _run_child(body=body)
     assert rc == -signal.SIGTERM and "still here False" in out, err
+
+
+def test_signals_noted_in_a_step_are_all_handled():
+    # SIGINT raises KeyboardInterrupt; the SIGTERM noted with it must still end the process
+    body = """
+        try:
+            with zram._signals_deferred():
+                os.kill(os.getpid(), signal.SIGINT)
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.1)
+        except KeyboardInterrupt:
+            print("KeyboardInterrupt", flush=True)
+        wait(20)
+    """
+    rc, out, err = _run_child(setup="signal.signal(signal.SIGINT, signal.default_int_handler)",
+                              body=body)
+    assert rc == -signal.SIGTERM and "KeyboardInterrupt" not in out, err
+
+
+def test_a_step_in_another_thread_defers_the_signal_to_the_main_thread():
+    # The handler waits for the other thread's step (it would remove the device under it), and
+    # then runs in the main thread, which gets the KeyboardInterrupt.
+    body = """
+        import threading
+        inside, errors = threading.Event(), []
+        def step():
+            try:
+                with zram._signals_deferred():
+                    inside.set()
+                    time.sleep(0.3)
+                    print("step over", device.closed, flush=True)
+            except BaseException as exc:
+                errors.append(exc)
+        worker = threading.Thread(target=step)
+        worker.start()
+        inside.wait()
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            wait(20)
+        except KeyboardInterrupt:
+            print("KeyboardInterrupt", device.closed, flush=True)
+        worker.join()
+        print("errors", errors, flush=True)
+    """
+    rc, out, err = _run_child(setup="signal.signal(signal.SIGINT, signal.default_int_handler)",
+                              body=body)
+    assert rc == 0, err
+    assert out[:3] == ["step over False", "KeyboardInterrupt True", "errors []"], (out, err)
+
+
+def test_a_device_closed_while_another_is_added_leaves_the_handlers_in():
+    # A finaliser may close a device (the last live one) at any line of another's __init__,
+    # before that one is live: the handlers must stay for the device being added.
+    body = """
+        device.close()
+        init = zram.ZramDevice.__init__.__code__
+        bad, at = [], 1
+        while True:
+            other = zram.ZramDevice(disksize=1 << 20)
+            count, closed = 0, False
+
+            def trace(frame, event, arg):
+                global count, closed
+                if frame.f_code is init and event == "line":
+                    count += 1
+                    if count == at:
+                        closed = True
+                        other.close()
+                return trace
+
+            sys.settrace(trace)
+            try:
+                new = zram.ZramDevice(disksize=1 << 20)
+            finally:
+                sys.settrace(None)
+            guarded = all(signal.getsignal(s) is zram._on_signal for s in zram._SIGNALS)
+            other.close()
+            new.close()
+            if not closed:
+                break
+            if not guarded:
+                bad.append(at)
+            at += 1
+        print("lines", at - 1, "bad", bad, flush=True)
+    """
+    rc, out, err = _run_child(setup="signal.signal(signal.SIGINT, signal.default_int_handler)",
+                              body=body, timeout=60)
+    assert rc == 0, err
+    result = next(line for line in out if line.startswith("lines "))
+    assert int(result.split()[1]) > 10 and result.endswith("bad []"), (result, err)
+
+
+def test_an_interrupt_anywhere_in_adding_or_removing_a_device_is_raised():
+    """SIGINT at each line the driver runs to add a device and remove it again (a trace function
+    sends it): every time, KeyboardInterrupt reaches the caller, no device is left, the previous
+    handler is back, and a later SIGINT still works. A signal that came as a step began or ended
+    once left every later one noted and never handled, and one during the handlers' restoration
+    ended the process instead."""
+    body = """
+        device.close()
+        mine = zram.__file__
+
+        def attempt(at):
+            # SIGINT at the at-th line of the driver run in a device's life; returns whether it
+            # came (False: the life had fewer lines) and whether KeyboardInterrupt was raised
+            count, sent, made = 0, False, []
+
+            def trace(frame, event, arg):
+                nonlocal count, sent
+                if frame.f_code.co_filename == mine:
+                    if frame.f_code is zram.ZramDevice.__init__.__code__ and not made:
+                        made.append(frame.f_locals["self"])
+                    if len(made) == 1 and getattr(made[0], "diskseq", None) is not None:
+                        made.append(True)           # name it, for _run_child to remove if left
+                        print("made", made[0].number, made[0].diskseq, flush=True)
+                    if event == "line":
+                        count += 1
+                        if count == at:
+                            sent = True
+                            os.kill(os.getpid(), signal.SIGINT)
+                return trace
+
+            raised = False
+            try:
+                sys.settrace(trace)
+                try:
+                    zram.ZramDevice(disksize=1 << 20).close()
+                    time.sleep(0.001)               # the handler has surely run by its end
+                finally:
+                    sys.settrace(None)
+            except KeyboardInterrupt:
+                raised = True
+            left = made and not getattr(made[0], "_removed", True)
+            return sent, raised and not left and not zram._LIVE \
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+        bad, at = [], 1
+        while True:
+            sent, ok = attempt(at)
+            if not sent:
+                break
+            if not ok:
+                bad.append(at)
+                for other in list(zram._LIVE.values()):
+                    other.close()
+            at += 1
+        try:
+            with zram.ZramDevice(disksize=1 << 20):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(1)
+            later = False
+        except KeyboardInterrupt:
+            later = True
+        print("lines", at - 1, "bad", bad, "later", later, flush=True)
+    """
+    rc, out, err = _run_child(setup="signal.signal(signal.SIGINT, signal.default_int_handler)",
+                              body=body, timeout=300)
+    assert rc == 0, err
+    result = next(line for line in out if line.startswith("lines "))
+    assert int(result.split()[1]) > 100 and result.endswith("bad [] later True"), (result, err)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -160,54 +160,143 @@ def same_filled(page):
 # Cleanup on exit and on signals
 #
 # Every device this process has added and not yet removed is in _LIVE. atexit and the SIGTERM and
-# SIGINT handlers remove them all. The handlers run in the main thread between bytecodes, so they
-# could interrupt the very code that adds or removes a device; while such a step runs (_depth > 0)
-# a signal is only noted, and handled as soon as the step is over.
+# SIGINT handlers remove them all. Python runs a signal's handler in the main thread between any
+# two bytecodes, so it could interrupt the very code that adds or removes a device. Such code is a
+# step (``with _signals_deferred():``): a signal that comes while a step runs is only noted, and
+# handled as soon as no step runs any more. This holds wherever the signal comes, because:
+#
+# - A step of the main thread is known by the frame that entered it, and runs for as long as that
+#   frame is on the main thread's stack. There is no count to undo on the way out: a count that an
+#   exception skipped (a KeyboardInterrupt from Python's own handler just as a step began, before
+#   ours was in) would have every later signal noted and never handled.
+# - Our handlers go in before the first step that adds a device and are given back only after the
+#   step that removed the last one, so no other handler raises inside a step's own bookkeeping.
+#   While ours is installed, _PREVIOUS holds what it chains to: an entry is made before our
+#   handler goes in and dropped only once it is gone.
+# - A step of another thread (a device used outside the main thread) defers the main thread's
+#   signals too, so the handler never removes a device while that thread adds or removes one; the
+#   last such step to end sends the noted signals on to the main thread, which handles them.
+# - The noted signals are handled together, each once (as the kernel merges a pending signal),
+#   and an exception from one handler does not lose the others.
 
 _LIVE = weakref.WeakValueDictionary()     # diskseq -> ZramDevice
 _PREVIOUS = {}                            # signal -> the handler ours replaced
-_PENDING = []                             # signals that arrived inside a critical step
+_PENDING = []                             # (signal, frame, handler to chain to), noted in a step
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
-_depth = 0
+_STEPS = []                               # the frames that entered the main thread's steps
+_OTHER_STEPS = [0]                        # steps running in other threads
+_OTHER_LOCK = threading.Lock()            # for _OTHER_STEPS; never taken by the main thread
 
 
-@contextlib.contextmanager
+class _Step:
+    """The context of a step that adds or removes a device (see above)."""
+
+    __slots__ = ("_frame", "_other")
+
+    def __enter__(self):
+        self._other = threading.current_thread() is not threading.main_thread()
+        if self._other:
+            with _OTHER_LOCK:
+                _OTHER_STEPS[0] += 1
+        else:
+            self._frame = sys._getframe(1)
+            _STEPS.append(self._frame)
+        return self
+
+    def __exit__(self, *exc):
+        if self._other:
+            with _OTHER_LOCK:
+                _OTHER_STEPS[0] = max(_OTHER_STEPS[0] - 1, 0)     # 0 after a fork: see there
+                last = _OTHER_STEPS[0] == 0
+            if last:
+                _send_pending_to_main()
+            return
+        with contextlib.suppress(ValueError):   # already forgotten, as over (see _in_step)
+            _STEPS.remove(self._frame)
+        self._frame = None
+        if _PENDING and not _in_step(sys._getframe()):
+            _run_pending()
+
+
 def _signals_deferred():
-    global _depth
-    _depth += 1
-    try:
-        yield
-    finally:
-        _depth -= 1
-        if _depth == 0 and _PENDING:
-            pending = tuple(_PENDING)
-            _PENDING.clear()
-            for signum, previous in pending:
-                _handle(signum, None, previous)
+    """``with _signals_deferred():`` runs its body as one step: signals wait until it is over."""
+    return _Step()
+
+
+def _in_step(frame):
+    """Whether a step runs: in another thread, or in the main thread, whose current frame is
+    ``frame``. A step whose frame has left the stack without ending it (an exception skipped its
+    exit) is over, and forgotten."""
+    if _OTHER_STEPS[0]:
+        return True
+    if not _STEPS:
+        return False
+    stack = set()
+    while frame is not None:
+        stack.add(id(frame))            # the frames in _STEPS are alive, so their ids are theirs
+        frame = frame.f_back
+    running = [step for step in _STEPS if id(step) in stack]
+    if len(running) < len(_STEPS):
+        _STEPS[:] = running
+    return bool(running)
+
+
+def _run_pending():
+    """Handle the noted signals in the order they came; the first exception a handler raised is
+    raised once every one has been handled."""
+    error = None
+    while _PENDING:
+        try:
+            signum, frame, previous = _PENDING.pop(0)
+        except IndexError:              # a handler in between took the last one
+            break
+        try:
+            _handle(signum, frame, previous)
+        except BaseException as exc:    # noqa: BLE001 - the others must still be handled
+            if error is None:
+                error = exc
+    if error is not None:
+        try:
+            raise error
+        finally:
+            error = None                # no cycle frame -> error -> traceback -> frame
+
+
+def _send_pending_to_main():
+    # Called by another thread when its last step ends: only the main thread runs handlers.
+    main = threading.main_thread().ident
+    while _PENDING:
+        try:
+            signum = _PENDING.pop(0)[0]
+        except IndexError:
+            break
+        signal.pthread_kill(main, signum)
 
 
 def _close_all():
-    """Remove every live device of this process; errors are reported, never raised (this runs at
-    exit and in signal handlers, where raising would hide the reason the process is ending)."""
+    """Remove every live device of this process and give the previous handlers back; errors are
+    reported, never raised (this runs at exit and in signal handlers, where raising would hide the
+    reason the process is ending)."""
     for device in list(_LIVE.values()):
         try:
             device.close()
         except Exception as exc:            # noqa: BLE001 - the others must still be removed
             print(f"zbudjit.kernel.zram: could not remove zram{device.number}: {exc}",
                   file=sys.stderr)
+    _restore_handlers(always=True)          # also when no close() ran: nothing is left to guard
 
 
 def _on_signal(signum, frame):
     # The handler to chain to is taken now: closing the last device gives it back and forgets it.
-    previous = _PREVIOUS.get(signum, signal.SIG_DFL)
-    if _depth > 0:
-        _PENDING.append((signum, previous))
-        return
-    _handle(signum, frame, previous)
+    # A signal already noted is not noted twice, as the kernel keeps one of each pending.
+    if all(noted[0] != signum for noted in _PENDING):
+        _PENDING.append((signum, frame, _PREVIOUS.get(signum, signal.SIG_DFL)))
+    if not _in_step(sys._getframe()):
+        _run_pending()
 
 
 def _handle(signum, frame, previous):
-    _close_all()                            # the last close puts the previous handler back
+    _close_all()                            # and puts the previous handlers back
     if callable(previous):
         previous(signum, frame)             # e.g. Python's default_int_handler: KeyboardInterrupt
     else:
@@ -226,22 +315,32 @@ def _install_handlers():
         # (None) cannot be chained: leave both alone.
         if current is _on_signal or current is None or current == signal.SIG_IGN:
             continue
-        _PREVIOUS[signum] = current
+        _PREVIOUS[signum] = current         # before ours goes in: it chains to this at once
         signal.signal(signum, _on_signal)
 
 
-def _restore_handlers():
+def _restore_handlers(always=False):
+    """Give the handlers ours replaced back once no device is left, nor being added: close() may
+    run inside a device's __init__ (a finaliser's), before that device is live. ``always`` skips
+    the second condition: for that __init__ when it failed, and for a signal's handler, which ends
+    every device's life (an __init__ that goes on after it installs them again)."""
     if _LIVE or threading.current_thread() is not threading.main_thread():
         return
-    for signum in list(_PREVIOUS):
-        previous = _PREVIOUS.pop(signum)
+    frame = None if always else sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is ZramDevice.__init__.__code__:
+            return
+        frame = frame.f_back
+    for signum, previous in list(_PREVIOUS.items()):
         if signal.getsignal(signum) is _on_signal:   # somebody else's later handler stays
             signal.signal(signum, previous)
+        _PREVIOUS.pop(signum, None)         # only once ours is gone: until then it chains to this
 
 
 def _forget_after_fork():
     # A forked child must not remove its parent's devices; it only lets go of its copies of the
     # file descriptors, which would keep the parent's removal busy.
+    global _OTHER_LOCK
     for device in list(_LIVE.values()):
         device._let_go()
     _LIVE.clear()
@@ -252,6 +351,11 @@ def _forget_after_fork():
         except ValueError:                  # not the child's main thread: leave it
             pass
     _PREVIOUS.clear()
+    _PENDING.clear()
+    # The other threads did not come along: their steps are over (and their lock may be held).
+    # A main-thread step the fork was made in goes on in the child; stale frames are forgotten.
+    _OTHER_LOCK = threading.Lock()
+    _OTHER_STEPS[0] = 0
 
 
 atexit.register(_close_all)
@@ -353,26 +457,28 @@ class ZramDevice:
         self._buffer = self._view = self._one = None
         self._removed = True                # until there is something to remove
         self.number, self.diskseq = -1, None
-        with _signals_deferred():
+        try:
             # The handlers go in before hot_add: a SIGTERM that came while hot_add runs (it takes
             # milliseconds) would otherwise end the process by default and leave the new device.
+            # They go in before the step, too: see "Cleanup on exit and on signals".
             _install_handlers()
-            try:
+            with _signals_deferred():
+                _install_handlers()         # again, had a signal's handler given them back
                 number = int(_read_attr(f"{_CONTROL}/hot_add"))
-            except BaseException:
-                _restore_handlers()
-                raise
-            self.number = number
-            self.path = f"/dev/zram{number}"
-            self.sysfs = f"/sys/block/zram{number}"
-            self._removed = False
-            try:
-                self.diskseq = int(_read_attr(f"{self.sysfs}/diskseq"))
-                _LIVE[self.diskseq] = self
-                self._configure(disksize, comp_algorithm, mem_limit, max_pages_per_write)
-            except BaseException:
-                self.close()
-                raise
+                self.number = number
+                self.path = f"/dev/zram{number}"
+                self.sysfs = f"/sys/block/zram{number}"
+                self._removed = False
+                try:
+                    self.diskseq = int(_read_attr(f"{self.sysfs}/diskseq"))
+                    _LIVE[self.diskseq] = self
+                    self._configure(disksize, comp_algorithm, mem_limit, max_pages_per_write)
+                except BaseException:
+                    self.close()
+                    raise
+        finally:
+            if self._removed:               # failed, or a signal's handler removed it meanwhile
+                _restore_handlers(always=True)      # if no other device is left to guard
 
     def _configure(self, disksize, comp_algorithm, mem_limit, max_pages_per_write):
         offered = [name.strip("[]") for name in _read_attr(f"{self.sysfs}/comp_algorithm").split()]
@@ -440,20 +546,23 @@ class ZramDevice:
         Closing twice does nothing. If the kernel keeps refusing (another process holds the
         device open), the device stays registered for the exit handler and ZramError is raised.
         """
-        with _signals_deferred():
-            if self._removed:
-                return
-            self._let_go()
-            if self._pid != os.getpid():
-                self._removed = True
-                return
-            if not self._still_ours():
-                self._removed = True        # gone already; its number may be somebody else's
-            else:
-                self._remove()
-            if self.diskseq is not None:
-                _LIVE.pop(self.diskseq, None)
-            _restore_handlers()
+        try:
+            with _signals_deferred():
+                if self._removed:
+                    return
+                self._let_go()
+                if self._pid != os.getpid():
+                    self._removed = True
+                    return
+                if not self._still_ours():
+                    self._removed = True    # gone already; its number may be somebody else's
+                else:
+                    self._remove()
+                if self.diskseq is not None:
+                    _LIVE.pop(self.diskseq, None)
+        finally:
+            # After the step, not in it: our handlers stay in for as long as a step runs.
+            _restore_handlers()             # if this was the last device
 
     def _let_go(self):
         """Close the descriptors and the buffer (not the device)."""

@@ -17,9 +17,8 @@ defined (24 bytes, aligned), so the yardstick stays the same when the engine's r
 
 Dispatch floor
 --------------
-:func:`dispatch_floor` is a trivial ``@njit`` function taking ten 1-D arrays, about the arity of
-the engine's kernels: two calls of it are the cost of two bare Numba dispatches, the least a
-one-object ``alloc`` + ``free`` pair can cost.
+:func:`dispatch_floor` is a trivial ``@njit`` function taking one 1-D array: two calls of it are
+the cost of two bare Numba dispatches, the least a one-object ``alloc`` + ``free`` pair can cost.
 
 Where they live
 ---------------

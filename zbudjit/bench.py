@@ -63,10 +63,10 @@ and the next op's; that is the best case the floor is meant to be. :data:`RECORD
 of ``zbudjit.zbud.PAGE_DTYPE`` as it was when the floor was defined (24 bytes, aligned), kept
 here so the yardstick stays the same when the engine's page record changes.
 
-Dispatch floor. :func:`dispatch_floor` is a trivial ``@njit`` function taking ten 1-D arrays,
-about the arity of the engine's kernels (``alloc_kernel`` takes 13 arrays, ``free_kernel`` 7):
+Dispatch floor. :func:`dispatch_floor` is a trivial ``@njit`` function taking one 1-D array:
 two calls of it are the cost of two bare Numba dispatches, the least a one-object ``alloc`` +
-``free`` pair can cost.
+``free`` pair can cost. (Until the zsmalloc work it took ten arrays, about the arity of the
+kernels; that hid what passing a dozen tables to every kernel costs, about 35 ns an array.)
 
 These kernels are the yardsticks of the asv suite too (``asv_benchmarks/floor.py`` re-exports
 them, with the comparison helpers below). Do not change them casually: every ratio recorded
@@ -139,19 +139,19 @@ def memory_floor(handle_words, page_records, handle_index, page_index):
 
 
 @njit(cache=True, nogil=True)
-def dispatch_floor(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9):
-    """Do nothing with ten arrays: one call is one bare Numba dispatch (see the module docstring)."""
+def dispatch_floor(a0):
+    """Do nothing with one array: one call is one bare Numba dispatch (see the module docstring)."""
     return 0
 
 
 def dispatch_arguments():
-    """Ten small int64 arrays for :func:`dispatch_floor`.
+    """The arguments of :func:`dispatch_floor`: one small int64 array.
 
     Returns
     -------
     tuple of ndarray
     """
-    return tuple(np.zeros(4, np.int64) for _ in range(10))
+    return (np.zeros(4, np.int64),)
 
 
 class MemoryFloor:
@@ -303,9 +303,9 @@ def one_object_vs_dispatch(pool, calls=DISPATCH_CALLS, rounds=6, size=ONE_OBJECT
         Best seconds per alloc + free pair, best seconds per two calls of :func:`dispatch_floor`.
     """
     one = np.array([size], np.int64)
-    a0, a1, a2, a3, a4, a5, a6, a7, a8, a9 = dispatch_arguments()
+    a0, = dispatch_arguments()
     noop = dispatch_floor
-    noop(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9)
+    noop(a0)
     for _ in range(8):
         pool.free(pool.alloc(one))
 
@@ -315,8 +315,8 @@ def one_object_vs_dispatch(pool, calls=DISPATCH_CALLS, rounds=6, size=ONE_OBJECT
 
     def dispatches():
         for _ in range(calls):
-            noop(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9)
-            noop(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9)
+            noop(a0)
+            noop(a0)
 
     best, best_floor = np.inf, np.inf
     for _ in range(rounds):

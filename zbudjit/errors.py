@@ -31,6 +31,7 @@ DUPLICATE_HANDLE = 4
 BAD_OFFSETS = 5
 BAD_LENGTH = 6
 OUT_TOO_SMALL = 7               # index: the bytes needed
+NEED_ROOM = 8                   # the growable tables are too small for the batch; nothing changed
 
 
 def raise_for_status(status, index, what=None):

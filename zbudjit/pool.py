@@ -21,6 +21,10 @@ from .engine import tables as t
 from .errors import CorruptionError, InvalidHandleError, PoolError, PoolFullError
 from .policies import REGISTRY as POLICIES
 
+INT64 = np.dtype(np.int64)
+UINT64 = np.dtype(np.uint64)
+NO_DATA = np.empty(0, np.uint8)          # alloc's "no bytes to copy" (never written: length 0)
+NO_OFFSETS = np.empty(0, np.int64)
 MIN_PAGE_SIZE = 4096
 MAX_PAGE_SIZE = 65536
 
@@ -62,11 +66,14 @@ class Stats:
 
 
 def _integer_array(values, name, dtype, out_of_range):
-    """``values`` as a 1-D array of ``dtype``; TypeError for non-integers, ValueError for shape.
+    """``values`` as a 1-D array of ``dtype`` (a NumPy dtype object); TypeError for non-integers,
+    ValueError for shape.
 
     Python sequences of ints are converted exactly (NumPy alone would turn ``[2**63, 1]`` into
     floats); an int that does not fit ``dtype`` raises ``out_of_range``.
     """
+    if type(values) is np.ndarray and values.dtype is dtype and values.ndim == 1:
+        return values                  # the common case, kept short for one-object calls
     if not isinstance(values, np.ndarray):
         if isinstance(values, (list, tuple)) and any(isinstance(v, (bool, np.bool_)) for v in values):
             raise TypeError(f"{name} must be integers, not bools")      # NumPy would take 1 and 0
@@ -109,7 +116,7 @@ def _page_size(value):
 
 
 def _handles(values):
-    return _integer_array(values, "handles", np.uint64, InvalidHandleError)
+    return _integer_array(values, "handles", UINT64, InvalidHandleError)
 
 
 def _bytes(data):
@@ -313,10 +320,17 @@ class Pool:
         if self._busy:
             raise PoolError("the pool cannot be changed while reclaim's writeback callback runs")
 
-    def _run(self, put_back, status, index, what):
+    def _not_done(self, status, index, operation, batch, *arguments):
+        """After the policy's ``alloc`` or ``free`` of ``batch`` answered ``status``: make room
+        and run it again if that was NEED_ROOM; raise, with the grown tables put back, if it
+        fails."""
+        put_back = ()
+        if status == errors.NEED_ROOM:
+            put_back = self._reserve(*self._policy.room(operation, batch.size))
+            status, index = getattr(self._policy, operation)(self, batch, *arguments)
         if status != errors.OK:
             self._put_back(put_back)
-            errors.raise_for_status(status, index, what)
+            errors.raise_for_status(status, index, batch)
 
     # -- batch operations -----------------------------------------------------------------------
 
@@ -326,17 +340,19 @@ class Pool:
         Returns the new handles as a uint64 array. Raises ValueError for a size out of range and
         PoolFullError when the pool runs out of pages; either way nothing is allocated.
         """
-        sizes = _integer_array(sizes, "sizes", np.int64, ValueError)
-        return self._alloc(sizes, np.empty(0, np.uint8), np.empty(0, np.int64))
+        sizes = _integer_array(sizes, "sizes", INT64, ValueError)
+        return self._alloc(sizes, NO_DATA, NO_OFFSETS)
 
     def _alloc(self, sizes, data, offsets):
-        self._guard()
+        if self._busy:
+            self._guard()
         n = sizes.size
         out = np.empty(n, np.uint64)
         if n == 0:
             return out
-        put_back, status, index = self._policy.alloc(self, sizes, data, offsets, out)
-        self._run(put_back, status, index, sizes)
+        status, index = self._policy.alloc(self, sizes, data, offsets, out)
+        if status != errors.OK:            # one call above, the rest only when it did not do
+            self._not_done(status, index, "alloc", sizes, data, offsets, out)
         return out
 
     def store(self, data, offsets):
@@ -345,7 +361,7 @@ class Pool:
         ``data`` is 1-D uint8 and object ``i`` is ``data[offsets[i]:offsets[i + 1]]``.
         """
         data = _bytes(data)
-        offsets = _integer_array(offsets, "offsets", np.int64, ValueError)
+        offsets = _integer_array(offsets, "offsets", INT64, ValueError)
         status, index, sizes = datapath.offsets_to_sizes(data, offsets)
         errors.raise_for_status(status, index)
         return self._alloc(sizes, data, offsets)
@@ -353,12 +369,14 @@ class Pool:
     def free(self, handles):
         """Free every handle in the batch. A handle that is not live, or repeated, raises
         InvalidHandleError and nothing is freed."""
-        self._guard()
+        if self._busy:
+            self._guard()
         handles = _handles(handles)
         if handles.size == 0:
             return
-        put_back, status, index = self._policy.free(self, handles)
-        self._run(put_back, status, index, handles)
+        status, index = self._policy.free(self, handles)
+        if status != errors.OK:
+            self._not_done(status, index, "free", handles)
 
     def write(self, handles, data, offsets):
         """Write object ``i``'s bytes ``data[offsets[i]:offsets[i + 1]]``; each length must equal the
@@ -366,7 +384,7 @@ class Pool:
         self._guard()
         handles = _handles(handles)
         data = _bytes(data)
-        offsets = _integer_array(offsets, "offsets", np.int64, ValueError)
+        offsets = _integer_array(offsets, "offsets", INT64, ValueError)
         status, index = datapath.write_kernel(
             self._handles, self._counters, self._arena, self._policy.next_pages(self),
             self._geometry[t.G_PAGE_SHIFT], handles, data, offsets)

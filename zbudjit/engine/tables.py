@@ -148,11 +148,28 @@ def new_blocks(count):
     return zeroed(count * BLOCK_WORDS, np.uint32)
 
 
+@njit(cache=True, nogil=True)
 def blocks_for(pushes, lists):
     """Free blocks that ``pushes`` pushes onto ``lists`` lists may need while pops free others:
     a new block every BLOCK_ENTRIES pushes onto a list, and one more per list, but never more
     than one a push."""
     return min(pushes, pushes // BLOCK_ENTRIES + lists)
+
+
+@njit(cache=True, nogil=True)
+def has_room(handles, blocks, stack_heads, counters, slots, pushes):
+    """Whether a batch taking ``slots`` handle slots and making ``pushes`` stack pushes fits the
+    tables as they are: the kernels ask first and answer NEED_ROOM (changing nothing) when not,
+    and only then does Python make room (``Pool._reserve``), so a small batch pays no Python for
+    it. The conditions are exactly those under which ``Pool._reserve`` would change nothing.
+    """
+    if handles.size - counters[C_SLOT_WATERMARK] + counters[C_SLOTS_FREE] < slots:
+        return False
+    if pushes == 0:
+        return True
+    blocks_free = blocks.size // BLOCK_WORDS - counters[C_BLOCK_WATERMARK] + counters[C_BLOCKS_FREE]
+    return (blocks_free >= blocks_for(pushes, stack_heads.size)
+            and counters[C_STAMP] + pushes < MAX_STAMP)
 
 
 def grown(table, needed, limit):

@@ -27,6 +27,11 @@ each becomes a pool attribute of that name and part of a save's configuration); 
 below, each called with the pool. Batch methods return a kernel's ``(status, index)``
 (see :mod:`zbudjit.errors`); Pool raises. A failing batch must leave every table as it was: Pool
 puts back what :meth:`zbudjit.Pool._reserve` grew, the policy's kernel undoes the rest.
+
+Adding a policy (z3fold, say): a folder ``policies/z3fold/`` with its kernels, audit and
+``spec.py``, an ``__init__.py`` defining ``Z3foldPolicy(Policy)``, and its name in
+:func:`_registry`. Nothing in ``zbud/``, ``zsmalloc/``, the engine or Pool changes; its page
+table needs a ``stamp`` field, and a ``free_list`` field where it files pages in stamped stacks.
 """
 
 import abc
@@ -52,11 +57,19 @@ class Policy(abc.ABC):
     @abc.abstractmethod
     def alloc(self, pool, sizes, data, offsets, out):
         """Place ``sizes`` in order (writing each object's bytes when ``offsets`` is not empty),
-        handles into ``out``; returns ``(status, index)``."""
+        handles into ``out``; returns ``(status, index)``. The kernel answers NEED_ROOM, having
+        changed nothing, when the growable tables are too small (``engine.tables.has_room``):
+        Pool then makes the room :meth:`room` names and calls again. This keeps a small batch to
+        one Python call and one kernel call."""
 
     @abc.abstractmethod
     def free(self, pool, handles):
-        """Free ``handles`` in order; returns ``(status, index)``."""
+        """Free ``handles`` in order; returns ``(status, index)``, NEED_ROOM as for alloc."""
+
+    @abc.abstractmethod
+    def room(self, operation, n):
+        """``(handle slots, stack pushes, LRU entries)`` that an ``"alloc"`` or ``"free"`` of ``n``
+        objects may take at most."""
 
     @abc.abstractmethod
     def compact(self, pool, max_bytes):

@@ -27,21 +27,19 @@ class ZbudPolicy(Policy):
         pool._stack_heads = np.full(kernels.CHUNKS_PER_PAGE, -1, np.int64)
 
     def alloc(self, pool, sizes, data, offsets, out):
-        n = sizes.size
-        # An element pushes only a new page onto a stack (a page taken from a list ends
-        # buddied), and an undo re-files only pages taken from lists: n pushes in all.
-        put_back = pool._reserve(n, n, n)
-        status, index = kernels.alloc_kernel(
+        return kernels.alloc_kernel(
             pool._geometry, pool._pages, pool._handles, pool._free_slots, pool._blocks,
-            pool._stack_heads, pool._lru_log, pool._counters, pool._arena, sizes, data, offsets, out)
-        return put_back, status, index
+            pool._stack_heads, pool._lru_log, pool._counters, pool._arena, sizes, data, offsets,
+            out)
 
     def free(self, pool, handles):
-        put_back = pool._reserve(0, handles.size, 0)
-        status, index = kernels.free_kernel(
-            pool._geometry, pool._pages, pool._handles, pool._free_slots, pool._blocks,
-            pool._stack_heads, pool._counters, handles, np.empty((handles.size, 2), np.uint32))
-        return put_back, status, index
+        return kernels.free_kernel(pool._geometry, pool._pages, pool._handles, pool._free_slots,
+                                   pool._blocks, pool._stack_heads, pool._counters, handles)
+
+    def room(self, operation, n):
+        # An element pushes only a new page onto a stack (a page taken from a list ends
+        # buddied), and an undo re-files only pages taken from lists: n pushes in all.
+        return (n, n, n) if operation == "alloc" else (0, n, 0)
 
     def reclaim(self, pool, n_pages, writeback):
         n_pages = min(n_pages, pool.pages_used)

@@ -132,12 +132,17 @@ def alloc_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, lru_
     """Allocate ``sizes`` in order; with non-empty ``offsets``, also copy each object's bytes.
 
     On POOL_FULL the elements before the failing one are undone (:func:`_undo_alloc`).
-    The caller has reserved a handle slot, room for a stack entry and an LRU entry per element.
+    Answers NEED_ROOM unless there is a handle slot, room for a stack entry and an LRU entry per
+    element.
     """
     n = sizes.size
     for i in range(n):
         if sizes[i] < 1 or sizes[i] > geometry[t.G_MAX_SIZE]:
             return errors.BAD_SIZE, i
+    # a push and an LRU entry an element at most (an undo re-files only pages taken from lists)
+    if not t.has_room(handles, blocks, stack_heads, counters, n, n) \
+            or lru_log.size - counters[t.C_LRU_LEN] < n:
+        return errors.NEED_ROOM, 0
     n_pages = geometry[t.G_PAGES]
     page_shift = geometry[t.G_PAGE_SHIFT]
     chunk_shift = geometry[t.G_CHUNK_SHIFT]
@@ -294,17 +299,19 @@ def _undo_alloc(geometry, pages, handles, free_slots, blocks, stack_heads, lru_l
 
 
 @njit(cache=True, nogil=True)
-def free_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, counters, batch,
-                scratch):
+def free_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, counters, batch):
     """Free every handle in ``batch`` in order; nothing changes unless all are live and distinct.
 
     Pass 1 validates each handle and frees its slot at once (a repeated handle then fails as
     no longer live), keeping the object's pfn and size in ``scratch`` (n x 2 uint32, 8 bytes an
     object to write and read back), so that pass 2 works on the pages without touching the
-    handle table again. A bad handle undoes pass 1. The caller has reserved room for one stack
-    entry per element.
+    handle table again. A bad handle undoes pass 1. Answers NEED_ROOM unless there is room for
+    one stack entry per element.
     """
     n = batch.size
+    if not t.has_room(handles, blocks, stack_heads, counters, 0, n):
+        return errors.NEED_ROOM, 0
+    scratch = np.empty((n, 2), np.uint32)
     watermark = counters[t.C_SLOT_WATERMARK]
     page_shift = geometry[t.G_PAGE_SHIFT]
     for i in range(n):

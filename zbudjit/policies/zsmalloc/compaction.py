@@ -25,12 +25,12 @@ from .kernels import (G_INDICES, GROUP_FULL, K_CLASS, K_OBJS, K_PAGES, K_SIZE, N
 
 
 @njit(cache=True, nogil=True)
-def _freeable(class_table, class_counts, cls):
+def _freeable(classes, cls):
     """zs_can_compact: pages the class could free, counted in whole zspages."""
-    spare = class_counts[cls, N_ALLOCATED] - class_counts[cls, N_USED]
+    spare = classes[cls, N_ALLOCATED] - classes[cls, N_USED]
     if spare <= 0:
         return 0
-    return spare // class_table[cls, K_OBJS] * class_table[cls, K_PAGES]
+    return spare // classes[cls, K_OBJS] * classes[cls, K_PAGES]
 
 
 @njit(cache=True, nogil=True)
@@ -75,7 +75,7 @@ def _copy_slot(arena, next_pages, page_shift, destination, source, size, buffer)
 
 
 @njit(cache=True, nogil=True)
-def compact_kernel(geometry, pages, next_pages, class_table, class_counts, handles, blocks,
+def compact_kernel(geometry, pages, next_pages, classes, handles, blocks,
                    stack_heads, counters, arena):
     """zs_compact of every class; returns (pages freed, objects moved, bytes moved, moved handles).
 
@@ -107,12 +107,12 @@ def compact_kernel(geometry, pages, next_pages, class_table, class_counts, handl
     fullest_first = np.arange(GROUP_FULL - 1, 0, -1)
     emptiest_first = np.arange(1, GROUP_FULL)
     for cls in range(n_indices - 1, -1, -1):
-        if class_table[cls, K_CLASS] != cls:
+        if classes[cls, K_CLASS] != cls:
             continue
-        size = class_table[cls, K_SIZE]
-        objs = class_table[cls, K_OBJS]
+        size = classes[cls, K_SIZE]
+        objs = classes[cls, K_OBJS]
         destination = -1
-        while _freeable(class_table, class_counts, cls) > 0:
+        while _freeable(classes, cls) > 0:
             if destination < 0:
                 destination = _take_head(pages, blocks, stack_heads, counters, cls, fullest_first)
                 if destination < 0:
@@ -135,8 +135,8 @@ def compact_kernel(geometry, pages, next_pages, class_table, class_counts, handl
                 n_moved += 1
                 bytes_moved += entry.size
             if _put_back(pages, next_pages, blocks, stack_heads, counters, cls, objs, source):
-                class_counts[cls, N_ALLOCATED] -= objs
-                pages_freed += class_table[cls, K_PAGES]
+                classes[cls, N_ALLOCATED] -= objs
+                pages_freed += classes[cls, K_PAGES]
             if pages[destination].inuse == objs:
                 _put_back(pages, next_pages, blocks, stack_heads, counters, cls, objs, destination)
                 destination = -1

@@ -64,14 +64,15 @@ GROUPS = 12                    # fullness groups a class has
 GROUP_FULL = GROUPS - 1
 FREE_END = 0xFFFF              # freeobj / free-slot link: no further freed slot
 TAG_SHIFT = t.ADDRESS_BITS     # handle address bits above which the slot index is kept
-# columns of the class table (int64, one row per class index)
+# columns of the class table (``classes``: int64, one row per class index); the first four are
+# the kernel's table, the last two the counts of a real class (one table, one kernel argument)
 K_SIZE = 0
 K_PAGES = 1                    # pages_per_zspage
 K_OBJS = 2                     # objs_per_zspage
 K_CLASS = 3                    # the real class this index uses
-# columns of the class counts (int64, one row per class index; only real classes used)
-N_ALLOCATED = 0                # slots of the class's zspages (the kernel's obj_allocated)
-N_USED = 1                     # slots holding objects (obj_used)
+N_ALLOCATED = 4                # slots of the class's zspages (the kernel's obj_allocated)
+N_USED = 5                     # slots holding objects (obj_used)
+CLASS_COLUMNS = 6
 
 # geometry[...] entries of their own (the engine's G_PAGES, G_PAGE_SHIFT and G_MAX_SIZE too)
 G_CLASS_DELTA = t.G_CHUNK_SHIFT     # log2 of the class spacing
@@ -91,11 +92,11 @@ def new_geometry(n_pages, page_size, chain_size, n_indices):
 
 
 @njit(cache=True, nogil=True)
-def class_of(size, class_delta_shift, n_indices, class_table):
+def class_of(size, class_delta_shift, n_indices, classes):
     """The class index a request of ``size`` bytes uses: the class of size + 8, merged."""
     slot = size + 8
     index = 0 if slot <= 32 else (slot - 32 + (np.int64(1) << class_delta_shift) - 1) >> class_delta_shift
-    return class_table[min(index, n_indices - 1), K_CLASS]
+    return classes[min(index, n_indices - 1), K_CLASS]
 
 
 @njit(cache=True, nogil=True)
@@ -224,39 +225,42 @@ def _new_zspage(pages, next_pages, counters, n_pages, chain):
 
 
 @njit(cache=True, nogil=True)
-def alloc_kernel(geometry, pages, next_pages, class_table, class_counts, handles, free_slots,
+def alloc_kernel(geometry, pages, next_pages, classes, handles, free_slots,
                  blocks, stack_heads, counters, arena, sizes, data, offsets, out):
     """zs_malloc of every size in order; with non-empty ``offsets``, also copy each object's bytes.
 
     A first pass finds whether the batch fits before anything changes: within a batch objects
     only arrive, so a class needs a new zspage exactly when all its slots are taken, and the pass
-    counts the pages those zspages take. The caller has reserved a handle slot and a stack entry
-    per element.
+    counts the pages those zspages take. Answers NEED_ROOM unless there is a handle slot and
+    room for a stack entry per element (an object changes its zspage's group at most once).
     """
     n = sizes.size
     page_shift = geometry[t.G_PAGE_SHIFT]
     delta_shift = geometry[G_CLASS_DELTA]
     n_indices = geometry[G_INDICES]
     n_pages = geometry[t.G_PAGES]
-    spare = class_counts[:, N_ALLOCATED] - class_counts[:, N_USED]
-    pages_free = n_pages - counters[t.C_PAGES_USED]
     for i in range(n):
         if sizes[i] < 1 or sizes[i] > geometry[t.G_MAX_SIZE]:
             return errors.BAD_SIZE, i
-    for i in range(n):
-        cls = class_of(sizes[i], delta_shift, n_indices, class_table)
-        if spare[cls] == 0:
-            pages_free -= class_table[cls, K_PAGES]
-            if pages_free < 0:
-                return errors.POOL_FULL, i
-            spare[cls] = class_table[cls, K_OBJS]
-        spare[cls] -= 1
+    if not t.has_room(handles, blocks, stack_heads, counters, n, n):
+        return errors.NEED_ROOM, 0
+    pages_free = n_pages - counters[t.C_PAGES_USED]
+    if pages_free < n * geometry[G_CHAIN_SIZE]:         # else even a new zspage an object fits
+        spare = classes[:, N_ALLOCATED] - classes[:, N_USED]
+        for i in range(n):
+            cls = class_of(sizes[i], delta_shift, n_indices, classes)
+            if spare[cls] == 0:
+                pages_free -= classes[cls, K_PAGES]
+                if pages_free < 0:
+                    return errors.POOL_FULL, i
+                spare[cls] = classes[cls, K_OBJS]
+            spare[cls] -= 1
     bytes_placed = 0
     for i in range(n):
         size = sizes[i]
-        cls = class_of(size, delta_shift, n_indices, class_table)
-        slot_size = class_table[cls, K_SIZE]
-        objs = class_table[cls, K_OBJS]
+        cls = class_of(size, delta_shift, n_indices, classes)
+        slot_size = classes[cls, K_SIZE]
+        objs = classes[cls, K_OBJS]
         first = -1
         for group in range(GROUP_FULL - 1, 0, -1):       # the fullest non-full zspage
             free_list = list_of(cls, group)
@@ -265,14 +269,14 @@ def alloc_kernel(geometry, pages, next_pages, class_table, class_counts, handles
                 if first >= 0:
                     break
         if first < 0:
-            first = _new_zspage(pages, next_pages, counters, n_pages, class_table[cls, K_PAGES])
-            class_counts[cls, N_ALLOCATED] += objs
+            first = _new_zspage(pages, next_pages, counters, n_pages, classes[cls, K_PAGES])
+            classes[cls, N_ALLOCATED] += objs
             group = -1
         k, address = _take_slot_in(pages, next_pages, arena, first, slot_size, page_shift)
         new_group = fullness(np.int64(pages[first].inuse), objs)
         if new_group != group:
             t.push_page(pages, blocks, stack_heads, counters, list_of(cls, new_group), first)
-        class_counts[cls, N_USED] += 1
+        classes[cls, N_USED] += 1
         slot = t.take_slot(handles, free_slots, counters)
         entry = handles[slot]
         entry.address = (k << TAG_SHIFT) | address
@@ -294,16 +298,19 @@ def alloc_kernel(geometry, pages, next_pages, class_table, class_counts, handles
 
 
 @njit(cache=True, nogil=True)
-def free_kernel(geometry, pages, next_pages, class_table, class_counts, handles, free_slots,
-                blocks, stack_heads, counters, arena, batch, scratch):
+def free_kernel(geometry, pages, next_pages, classes, handles, free_slots,
+                blocks, stack_heads, counters, arena, batch):
     """zs_free of every handle in order; nothing changes unless all are live and distinct.
 
     Pass 1 checks each handle and frees its handle slot at once (so a repeated handle fails as no
     longer live), keeping the object's address word and size in ``scratch`` (n x 2 int64); a bad
-    handle undoes pass 1. Pass 2 frees the slots in their zspages. The caller has reserved a stack
-    entry per element.
+    handle undoes pass 1. Pass 2 frees the slots in their zspages. Answers NEED_ROOM unless
+    there is room for a stack entry per element.
     """
     n = batch.size
+    if not t.has_room(handles, blocks, stack_heads, counters, 0, n):
+        return errors.NEED_ROOM, 0
+    scratch = np.empty((n, 2), np.int64)
     watermark = counters[t.C_SLOT_WATERMARK]
     for i in range(n):
         slot = t.slot_below(batch[i], watermark)
@@ -332,16 +339,16 @@ def free_kernel(geometry, pages, next_pages, class_table, class_counts, handles,
         size = scratch[i, 1]
         address = scratch[i, 0] & t.ADDRESS_MASK
         k = scratch[i, 0] >> TAG_SHIFT
-        cls = class_of(size, delta_shift, n_indices, class_table)
-        objs = class_table[cls, K_OBJS]
+        cls = class_of(size, delta_shift, n_indices, classes)
+        objs = classes[cls, K_OBJS]
         first = _zspage_of(pages, address >> page_shift)
         group = fullness(np.int64(pages[first].inuse), objs)
         _give_back_slot(pages, arena, first, k, address)
-        class_counts[cls, N_USED] -= 1
+        classes[cls, N_USED] -= 1
         bytes_freed += size
         inuse = np.int64(pages[first].inuse)
         if inuse == 0:
-            class_counts[cls, N_ALLOCATED] -= objs
+            classes[cls, N_ALLOCATED] -= objs
             _release_zspage(pages, next_pages, counters, first)
         elif fullness(inuse, objs) != group:
             t.push_page(pages, blocks, stack_heads, counters, list_of(cls, fullness(inuse, objs)), first)
@@ -379,7 +386,7 @@ CHECK_MESSAGES = {
 
 
 @njit(cache=True, nogil=True)
-def check_kernel(geometry, pages, next_pages, class_table, class_counts, handles, free_slots,
+def check_kernel(geometry, pages, next_pages, classes, handles, free_slots,
                  blocks, stack_heads, counters, arena):
     """Audit every table against every other; returns (finding, index), finding 0 when sound.
 
@@ -402,12 +409,12 @@ def check_kernel(geometry, pages, next_pages, class_table, class_counts, handles
     used = np.zeros(n_indices, np.int64)
     filed = np.full(stack_heads.size, -1, np.int64)
     for cls in range(n_indices):
-        if class_table[cls, K_CLASS] == cls:
+        if classes[cls, K_CLASS] == cls:
             for group in range(1, GROUPS):
                 filed[list_of(cls, group)] = 0
     most_objs = 1
     for cls in range(n_indices):
-        most_objs = max(most_objs, class_table[cls, K_OBJS])
+        most_objs = max(most_objs, classes[cls, K_OBJS])
     in_free_chain = np.zeros(most_objs, np.bool_)
     for first in range(watermark):
         record = pages[first]
@@ -415,10 +422,10 @@ def check_kernel(geometry, pages, next_pages, class_table, class_counts, handles
             continue
         cls = (np.int64(record.free_list) - 1) // GROUPS
         group = (np.int64(record.free_list) - 1) % GROUPS
-        if cls >= n_indices or class_table[cls, K_CLASS] != cls:
+        if cls >= n_indices or classes[cls, K_CLASS] != cls:
             return BAD_ZSPAGE, first
-        objs = class_table[cls, K_OBJS]
-        size = class_table[cls, K_SIZE]
+        objs = classes[cls, K_OBJS]
+        size = classes[cls, K_SIZE]
         inuse = np.int64(record.inuse)
         fresh = np.int64(record.fresh)
         if not (0 < inuse <= fresh <= objs and group == fullness(inuse, objs)):
@@ -427,14 +434,14 @@ def check_kernel(geometry, pages, next_pages, class_table, class_counts, handles
         allocated[cls] += objs
         used[cls] += inuse
         pfn = first
-        for j in range(class_table[cls, K_PAGES]):
+        for j in range(classes[cls, K_PAGES]):
             if pfn >= watermark or owner[pfn] != -1 or (j > 0 and (
                     pages[pfn].free_list != t.NO_LIST or pages[pfn].stamp != first
                     or pages[pfn].inuse != 0 or pages[pfn].freeobj != 0 or pages[pfn].fresh != 0)):
                 return BAD_CHAIN, first
             owner[pfn] = first
             link = next_pages[pfn]
-            if j == class_table[cls, K_PAGES] - 1:
+            if j == classes[cls, K_PAGES] - 1:
                 if link != t.NONE32:
                     return BAD_CHAIN, first
             else:
@@ -469,7 +476,7 @@ def check_kernel(geometry, pages, next_pages, class_table, class_counts, handles
     if np.sum(in_use) != counters[t.C_PAGES_USED]:
         return BAD_TOTALS, 0
     for cls in range(n_indices):
-        if allocated[cls] != class_counts[cls, N_ALLOCATED] or used[cls] != class_counts[cls, N_USED]:
+        if allocated[cls] != classes[cls, N_ALLOCATED] or used[cls] != classes[cls, N_USED]:
             return BAD_CLASS_COUNTS, cls
 
     # handles: each live one names a distinct slot of its class's zspage, not on the free chain
@@ -494,11 +501,11 @@ def check_kernel(geometry, pages, next_pages, class_table, class_counts, handles
         if word < 0 or size > geometry[t.G_MAX_SIZE] or pfn >= watermark or owner[pfn] < 0:
             return BAD_HANDLE_ENTRY, slot
         first = owner[pfn]
-        cls = class_of(size, delta_shift, n_indices, class_table)
+        cls = class_of(size, delta_shift, n_indices, classes)
         if pages[first].free_list == t.NO_LIST or (np.int64(pages[first].free_list) - 1) // GROUPS != cls \
                 or k >= pages[first].fresh:
             return BAD_HANDLE_ENTRY, slot
-        expected, _ = _slot_address(next_pages, first, k * class_table[cls, K_SIZE], page_shift)
+        expected, _ = _slot_address(next_pages, first, k * classes[cls, K_SIZE], page_shift)
         if expected != address:
             return BAD_HANDLE_ENTRY, slot
         keys[objects] = (first << 16) | k

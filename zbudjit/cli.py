@@ -5,6 +5,8 @@
   page came back byte for byte.
 - ``zbudjit zswap PATH...``: the same over any files, directories or raw dumps.
 - ``zbudjit replay TRACE``: a trace of (op, id, size) replayed through a pool, stats over time.
+- ``zbudjit classes``: zsmalloc's size classes for a page size and chain size; given pages (or a
+  trace), the pool they make, stored as zram stores them, printed as debugfs ``classes`` prints it.
 - ``zbudjit bench``: a quick speed check, ns per op and ratios against yardsticks.
 
 ``--json`` prints one JSON object on stdout instead of tables. Bad arguments, paths or inputs give
@@ -19,7 +21,9 @@ import sys
 
 import numpy as np
 
-from . import POLICIES, Pool, PoolError, __version__, compressors
+from . import POLICIES, Pool, PoolError, PoolFullError, __version__, compressors
+from .engine.tables import MAX_PAGES
+from .policies.zsmalloc import classes as zs_classes
 from .pool import _page_size as pool_page_size
 
 DEMO_PLOT = "zbudjit-demo.png"
@@ -163,7 +167,8 @@ def _cmd_replay(args):
     from .replay import load_trace, replay
 
     trace = load_trace(args.trace)
-    pool = Pool(pages=args.pages, policy=args.policy, page_size=args.page_size)
+    pool = Pool(pages=args.pages, policy=args.policy, page_size=args.page_size,
+                chain_size=args.chain_size)
     result = replay(trace, pool, samples=args.samples, progress=_progress(args),
                     on_full=args.on_full)
     plot = None
@@ -202,6 +207,156 @@ def _cmd_bench(args):
               "ratios are measured against their yardstick in the same run")
         print(format_table(rows))
     return 0
+
+
+# -- zsmalloc's size classes -----------------------------------------------------------------------
+
+STORE_BATCH = 1 << 12                           # pages compressed and stored per pool call
+
+
+def _cmd_classes(args):
+    if args.trace is None and not args.paths:
+        return _class_table(args)
+    if args.trace is not None:
+        pool, described = _classes_of_trace(args)
+    else:
+        pool, described = _classes_of_pages(args)
+    rows = pool.class_stats()
+    if args.json:
+        names = zs_classes.CLASS_STATS_DTYPE.names
+        total = {name: int(rows[name].sum()) for name in names
+                 if name not in ("class", "size", "pages_per_zspage")}
+        print(json.dumps(_jsonable({
+            "page_size": pool.page_size, "chain_size": pool.chain_size,
+            "huge_class_size": zs_classes.huge_class_size(pool.page_size, pool.chain_size),
+            "input": described, "pages_used": pool.pages_used, "objects": pool.objects,
+            "bytes_stored": pool.bytes_stored, "density": pool.density,
+            "rows": [{name: int(row[name]) for name in names} for row in rows],
+            "total": total}), indent=2))
+        return 0
+    print(zs_classes.format_class_stats(rows), end="")
+    if args.trace is not None:
+        origin = (f"{pool.objects:,} objects live after {described['records']:,} records of "
+                  f"{args.trace}")
+    else:
+        origin = (f"{described['pages']:,} pages in: {described['same_filled_pages']:,} "
+                  f"same-filled, {described['huge_pages']:,} huge, "
+                  f"{described['compressed_pages']:,} compressed with {described['compressor']}")
+    print(f"pages used {pool.pages_used:,}, bytes stored {pool.bytes_stored:,}, "
+          f"density {pool.density:.3f} ({origin})")
+    return 0
+
+
+def _class_table(args):
+    """The class table of a geometry: every class index, and the real class each one uses."""
+    page_size, chain_size = args.page_size, args.chain_size
+    table = zs_classes.size_class_table(page_size, chain_size)
+    delta = zs_classes.class_delta(page_size)
+    huge = zs_classes.huge_class_size(page_size, chain_size)
+    rows = []
+    for index, row in enumerate(table):
+        merged = int(row["class_index"])
+        rows.append({"index": index,
+                     "size": min(zs_classes.ZS_MIN_ALLOC_SIZE + index * delta, page_size),
+                     "pages_per_zspage": int(row["pages_per_zspage"]),
+                     "objs_per_zspage": int(row["objs_per_zspage"]),
+                     "merged_into": None if merged == index else merged,
+                     "slot_size": int(row["size"])})
+    real = sum(row["merged_into"] is None for row in rows)
+    if args.json:
+        print(json.dumps({"page_size": page_size, "chain_size": chain_size,
+                          "class_indices": len(rows), "real_classes": real,
+                          "huge_class_size": huge, "rows": rows}, indent=2))
+        return 0
+    print(f"zsmalloc size classes for {page_size} B pages, chain size {chain_size} "
+          "(CONFIG_ZSMALLOC_CHAIN_SIZE)")
+    print(f" {'index':>5} {'size':>5} {'pages_per_zspage':>16} {'objs_per_zspage':>15} "
+          f"{'merged_into':>11}")
+    for row in rows:
+        merged = "-" if row["merged_into"] is None else row["merged_into"]
+        print(f" {row['index']:>5} {row['size']:>5} {row['pages_per_zspage']:>16} "
+              f"{row['objs_per_zspage']:>15} {merged:>11}")
+    print(f"{len(rows)} class indices, {real} real classes (an index merged into a larger class "
+          "uses that class's slots)")
+    print(f"huge_class_size {huge}: a request of at least {huge} B is stored in a huge class, one "
+          "object a zspage; zram stores such a page uncompressed")
+    return 0
+
+
+def _room(table, objects):
+    """Pages enough for ``objects`` objects stored with no free in between: each real class
+    holds at most one zspage that is not full, and a full zspage has no fewer objects than
+    pages."""
+    real = zs_classes.real_class_indices(table)
+    return max(1, objects + int(table["pages_per_zspage"][real].sum()))
+
+
+def _classes_of_pages(args):
+    """Real pages into a zsmalloc pool as zram stores them (zram_write_page): a same-filled page
+    is kept as its word, with no object; a page whose compressed length is at least
+    huge_class_size is stored as it is, a page_size object; any other as its compressed bytes."""
+    from .frontends.zswap import same_filled_words
+    from .pagesource import read_pages
+
+    name = _compressor(args.compressor or "auto")
+    compressor = compressors.get_compressor(name)
+    page_set = read_pages(args.paths, args.page_size, max_pages=args.max_pages,
+                          progress=_progress(args))
+    what = ", ".join(args.paths)
+    if len(page_set) == 0:
+        raise UsageError(f"no pages to store: {what} holds no data")
+    pages = page_set.pages
+    page_size = page_set.page_size
+    huge = zs_classes.huge_class_size(page_size, args.chain_size)
+    same, _ = same_filled_words(pages.view(np.uint64))
+    stored = np.flatnonzero(~same)
+    pool = Pool(pages=_room(zs_classes.size_class_table(page_size, args.chain_size), stored.size),
+                policy="zsmalloc", page_size=page_size, chain_size=args.chain_size)
+    huge_pages = 0
+    for first in range(0, stored.size, STORE_BATCH):
+        batch = pages[stored[first:first + STORE_BATCH]]
+        data, offsets = compressor.compress(batch)
+        lengths = np.diff(offsets)
+        incompressible = lengths >= huge
+        if incompressible.any():
+            huge_pages += int(np.count_nonzero(incompressible))
+            parts = [batch[i] if incompressible[i] else data[offsets[i]:offsets[i + 1]]
+                     for i in range(batch.shape[0])]
+            lengths = np.where(incompressible, page_size, lengths)
+            data = np.concatenate(parts)
+            offsets = np.concatenate([[0], np.cumsum(lengths)])
+        pool.store(data, offsets)
+    described = {"what": what, "files": len(page_set.sources), "pages": len(page_set),
+                 "skipped": page_set.skipped, "compressor": name,
+                 "same_filled_pages": int(np.count_nonzero(same)), "huge_pages": huge_pages,
+                 "compressed_pages": int(stored.size) - huge_pages}
+    return pool, described
+
+
+def _classes_of_trace(args):
+    """A trace replayed into a zsmalloc pool, its sizes going to zs_malloc as they are. The pool
+    is made large enough, as a zram device without mem_limit is: a replay that finds it full is
+    run again on one twice the size (which zspage an object goes to never depends on the pool's
+    size, so the classes come out the same as on any pool it fits)."""
+    from .replay import load_trace, replay
+
+    trace = load_trace(args.trace)
+    table = zs_classes.size_class_table(args.page_size, args.chain_size)
+    live = trace.peak_live()
+    # every zspage in use holds an object, so no trace needs more than this
+    most = min(max(1, live * args.chain_size), MAX_PAGES - 1)
+    pages = min(_room(table, live), most)
+    while True:
+        pool = Pool(pages=pages, policy="zsmalloc", page_size=args.page_size,
+                    chain_size=args.chain_size)
+        try:
+            result = replay(trace, pool, samples=1, progress=_progress(args))
+        except PoolFullError:
+            if pages >= most:
+                raise
+            pages = min(2 * pages, most)
+            continue
+        return pool, {"trace": args.trace, "records": result.ops, "peak_live": live}
 
 
 # -- argument parsing ------------------------------------------------------------------------------
@@ -251,7 +406,21 @@ def _output_file(text):
     return text
 
 
+def _chain_size(text):
+    try:
+        return zs_classes.check_geometry(4096, _parse_int(text))[1]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 _positive = _integer(1)
+POLICY_HELP = "placement policy (default zbud)"
+CHAIN_HELP = (f"zsmalloc's CONFIG_ZSMALLOC_CHAIN_SIZE, {zs_classes.MIN_CHAIN_SIZE} to "
+              f"{zs_classes.MAX_CHAIN_SIZE}: the most pages a zspage chains "
+              f"(default {zs_classes.DEFAULT_CHAIN_SIZE}; --policy zsmalloc only)")
+# zswap writes back through Pool.reclaim, which walks zbud's LRU; zsmalloc keeps none
+NO_LRU = ("zsmalloc keeps no LRU, and {what} writes back the least recently used pages, "
+          "which needs zbud's")
 
 
 def _parser():
@@ -260,14 +429,17 @@ def _parser():
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def swap_options(sub, plot_default, max_pages_default):
-        sub.add_argument("--policy", choices=sorted(POLICIES), default="zbud")
+        sub.add_argument("--policy", choices=sorted(POLICIES), default="zbud",
+                         help="placement policy (default zbud; zswap needs zbud's LRU)")
+        sub.add_argument("--chain-size", type=_chain_size, default=None, help=CHAIN_HELP)
         sub.add_argument("--compressor", choices=("auto",) + compressors.NAMES, default="auto",
                          help="auto: zstd if installed, else zlib")
         sub.add_argument("--pool-percent", type=_integer(1, 100), default=20,
                          help="zswap's max_pool_percent (default 20)")
         sub.add_argument("--ram-pages", type=_positive, default=None,
                          help="simulated RAM in pages (default: the number of pages swapped)")
-        sub.add_argument("--page-size", type=_page_size, default=4096)
+        sub.add_argument("--page-size", type=_page_size, default=4096,
+                         help="bytes per page (default 4096)")
         sub.add_argument("--max-pages", type=_positive, default=max_pages_default,
                          help="read at most this many pages")
         sub.add_argument("--batches", type=_positive, default=50,
@@ -291,16 +463,46 @@ def _parser():
 
     replay = commands.add_parser("replay", help="replay a trace (CSV or NPZ of op, id, size)")
     replay.add_argument("trace", metavar="TRACE")
-    replay.add_argument("--pages", type=_positive, default=1 << 20, help="pool size in pages")
-    replay.add_argument("--policy", choices=sorted(POLICIES), default="zbud")
-    replay.add_argument("--page-size", type=_page_size, default=4096)
-    replay.add_argument("--samples", type=_positive, default=200)
+    replay.add_argument("--pages", type=_positive, default=1 << 20,
+                        help="pool size in pages (default 1048576)")
+    replay.add_argument("--policy", choices=sorted(POLICIES), default="zbud", help=POLICY_HELP)
+    replay.add_argument("--chain-size", type=_chain_size, default=None, help=CHAIN_HELP)
+    replay.add_argument("--page-size", type=_page_size, default=4096,
+                        help="bytes per page (default 4096)")
+    replay.add_argument("--samples", type=_positive, default=200,
+                        help="timeline samples (default 200)")
     replay.add_argument("--on-full", choices=("error", "reclaim"), default="error",
-                        help="when the pool is full: stop, or write back LRU pages")
+                        help="when the pool is full: stop, or write back LRU pages (zbud only) "
+                             "(default error)")
     replay.add_argument("--plot", metavar="FILE", type=_output_file,
                         help="write a PNG plot of the timeline")
     replay.add_argument("--json", action="store_true", help="print one JSON object")
     replay.set_defaults(run=_cmd_replay)
+
+    classes = commands.add_parser(
+        "classes", help="zsmalloc's size classes; with pages or a trace, the debugfs table",
+        description="Without input: zsmalloc's class table for the geometry. With PATHs (files, "
+        "directories, raw dumps) or --trace: store them in a zsmalloc pool as zram does "
+        "(same-filled pages as no object, pages compressing to huge_class_size or more "
+        "uncompressed) and print the pool as /sys/kernel/debug/zsmalloc/<pool>/classes shows it, "
+        "then a summary line.")
+    classes.add_argument("paths", nargs="*", metavar="PATH",
+                         help="files, directories or raw dumps to read as pages")
+    classes.add_argument("--trace", metavar="FILE", default=None,
+                         help="replay this trace (CSV or NPZ of op, id, size) instead of pages; "
+                              "its sizes go to zs_malloc as they are")
+    classes.add_argument("--page-size", type=_page_size, default=4096,
+                         help="bytes per page (default 4096)")
+    classes.add_argument("--chain-size", type=_chain_size, default=zs_classes.DEFAULT_CHAIN_SIZE,
+                         help=f"CONFIG_ZSMALLOC_CHAIN_SIZE, {zs_classes.MIN_CHAIN_SIZE} to "
+                              f"{zs_classes.MAX_CHAIN_SIZE}: the most pages a zspage chains "
+                              f"(default {zs_classes.DEFAULT_CHAIN_SIZE})")
+    classes.add_argument("--compressor", choices=("auto",) + compressors.NAMES, default=None,
+                         help="for PATHs (default auto: zstd if installed, else zlib)")
+    classes.add_argument("--max-pages", type=_positive, default=None,
+                         help="for PATHs: read at most this many pages (default: all)")
+    classes.add_argument("--json", action="store_true", help="print one JSON object")
+    classes.set_defaults(run=_cmd_classes)
 
     bench = commands.add_parser("bench", help="a quick speed check: ns per op and ratios")
     bench.add_argument("--pages", type=_positive, default=1 << 18, help="pool size in pages")
@@ -310,9 +512,31 @@ def _parser():
     return parser
 
 
+def _check_policy(parser, args):
+    """Policy arguments that parse but cannot work together: refused before any work is done."""
+    policy = getattr(args, "policy", None)
+    if policy is not None and args.chain_size is not None and policy != "zsmalloc":
+        parser.error(f"argument --chain-size: an option of --policy zsmalloc, not {policy}")
+    if policy == "zsmalloc" and args.command in ("demo", "zswap"):
+        parser.error("argument --policy: " + NO_LRU.format(what="zswap") + "; "
+                     "`zbudjit classes PATH...` stores pages in zsmalloc as zram does")
+    if policy == "zsmalloc" and getattr(args, "on_full", None) == "reclaim":
+        parser.error("argument --on-full: " + NO_LRU.format(what="reclaim") + "; "
+                     "use --on-full error with --policy zsmalloc")
+    if args.command == "classes":
+        if args.trace is not None and args.paths:
+            parser.error("argument --trace: give a trace or PATHs, not both")
+        if args.trace is not None or not args.paths:
+            for name in ("compressor", "max_pages"):
+                if getattr(args, name) is not None:
+                    parser.error(f"argument --{name.replace('_', '-')}: only for PATHs (pages "
+                                 "to compress)")
+
+
 def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
+    _check_policy(parser, args)
     if getattr(args, "ram_pages", None):        # demo and zswap: fail before reading any data
         from .frontends.zswap import min_ram_pages
         least = min_ram_pages(args.pool_percent)

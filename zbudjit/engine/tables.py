@@ -480,9 +480,19 @@ AUDIT_OK = -2
 
 
 @njit(cache=True, nogil=True)
-def audit_free_slots(handles, free_slots, counters, slots_free):
-    """The free-slot stack holds every one of the ``slots_free`` free slots once, and nothing else."""
-    if slots_free > free_slots.size or slots_free != counters[C_SLOTS_FREE]:
+def audit_free_slots(handles, free_slots, counters):
+    """The free-slot stack holds every free slot once, and nothing else; the free and retired
+    slots are as many as the counters say."""
+    slots_free = 0
+    retired = 0
+    for slot in range(counters[C_SLOT_WATERMARK]):
+        if handles[slot].size == 0:
+            if handles[slot].address == RETIRED:
+                retired += 1
+            else:
+                slots_free += 1
+    if slots_free > free_slots.size or slots_free != counters[C_SLOTS_FREE] \
+            or retired != counters[C_SLOTS_RETIRED]:
         return -1
     stacked = np.zeros(counters[C_SLOT_WATERMARK], np.bool_)
     for depth in range(slots_free):

@@ -482,17 +482,11 @@ def check_kernel(geometry, pages, next_pages, classes, handles, free_slots,
     # handles: each live one names a distinct slot of its class's zspage, not on the free chain
     objects = 0
     stored = 0
-    slots_free = 0
-    retired = 0
     keys = np.empty(counters[t.C_SLOT_WATERMARK], np.int64)
     for slot in range(counters[t.C_SLOT_WATERMARK]):
         entry = handles[slot]
         size = np.int64(entry.size)
         if size == 0:
-            if entry.address == t.RETIRED:
-                retired += 1
-            else:
-                slots_free += 1
             continue
         word = entry.address
         address = word & t.ADDRESS_MASK
@@ -523,10 +517,10 @@ def check_kernel(geometry, pages, next_pages, classes, handles, free_slots,
                 return BAD_HANDLE_ENTRY, -1
             count = 0
     if (objects != counters[t.C_OBJECTS] or stored != counters[t.C_BYTES_STORED]
-            or retired != counters[t.C_SLOTS_RETIRED] or objects != np.sum(used)):
+            or objects != np.sum(used)):
         return BAD_TOTALS, 1
 
-    bad = t.audit_free_slots(handles, free_slots, counters, slots_free)
+    bad = t.audit_free_slots(handles, free_slots, counters)
     if bad != t.AUDIT_OK:
         return BAD_SLOT_STACK, bad
     bad = t.audit_released(pages, counters, in_use)

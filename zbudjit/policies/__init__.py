@@ -22,9 +22,10 @@ What a pool holds
 
 What a policy provides
 ----------------------
-``name`` and ``options`` (keyword arguments of Pool that belong to this policy, with defaults;
-each becomes a pool attribute of that name and part of a save's configuration); then the methods
-below, each called with the pool. Batch methods return a kernel's ``(status, index)``
+``name``, ``options`` (keyword arguments of Pool that belong to this policy, with defaults;
+each becomes a pool attribute of that name and part of a save's configuration) and
+``page_tables`` (the attributes holding one record a pfn, saved up to the page watermark); then
+the methods below, each called with the pool. Batch methods return a kernel's ``(status, index)``
 (see :mod:`zbudjit.errors`); Pool raises. A failing batch must leave every table as it was: Pool
 puts back what :meth:`zbudjit.Pool._reserve` grew, the policy's kernel undoes the rest.
 

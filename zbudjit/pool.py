@@ -331,6 +331,19 @@ class Pool:
         if status != errors.OK:
             self._put_back(put_back)
             errors.raise_for_status(status, index, batch)
+        if any(name == "_blocks" for name, _ in put_back):
+            self._trim_blocks()
+
+    def _trim_blocks(self):
+        """After a batch that grew the block table for the most pushes it could make (one an
+        object), give back what it did not use: the live entries and half as many again."""
+        size = self._blocks.size // t.BLOCK_WORDS
+        live = self._rebuild_stacks(size)
+        keep = max(live + live // 2 + self._stack_heads.size, 256)
+        if keep < size // 2:
+            trimmed = t.new_blocks(keep)
+            trimmed[:live * t.BLOCK_WORDS] = self._blocks[:live * t.BLOCK_WORDS]
+            self._blocks = trimmed
 
     # -- batch operations -----------------------------------------------------------------------
 

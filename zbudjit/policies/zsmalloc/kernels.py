@@ -50,7 +50,7 @@ from numba import njit
 
 from ... import errors
 from ...engine import tables as t
-from ...engine.memory import copy_bytes
+from ...engine.memory import copy_bytes, prefetch_record, prefetch_write
 
 PAGE_DTYPE = np.dtype([
     ("stamp", np.uint32),      # first page: stack stamp; other pages: the first pfn; see above
@@ -313,6 +313,10 @@ def free_kernel(geometry, pages, next_pages, classes, handles, free_slots,
     scratch = np.empty((n, 2), np.int64)
     watermark = counters[t.C_SLOT_WATERMARK]
     for i in range(n):
+        if i + t.PREFETCH_AHEAD < n:
+            ahead = t.handle_slot(batch[i + t.PREFETCH_AHEAD])
+            if 0 <= ahead < handles.size:       # the handle is not checked yet
+                prefetch_write(handles, ahead)
         slot = t.slot_below(batch[i], watermark)
         if slot < 0 or not t.holds(handles[slot], batch[i]):
             for j in range(i - 1, -1, -1):            # undo, last first
@@ -335,7 +339,16 @@ def free_kernel(geometry, pages, next_pages, classes, handles, free_slots,
     delta_shift = geometry[G_CLASS_DELTA]
     n_indices = geometry[G_INDICES]
     bytes_freed = 0
+    half = t.PREFETCH_AHEAD // 2
     for i in range(n):
+        # what a free touches, asked for ahead: the page the slot starts in and the slot's first
+        # line (its free link goes there), then the zspage's first page once that page is here
+        if i + t.PREFETCH_AHEAD < n:
+            ahead = scratch[i + t.PREFETCH_AHEAD, 0] & t.ADDRESS_MASK
+            prefetch_record(pages, ahead >> page_shift)
+            prefetch_write(arena, ahead)
+        if i + half < n:
+            prefetch_record(pages, _zspage_of(pages, (scratch[i + half, 0] & t.ADDRESS_MASK) >> page_shift))
         size = scratch[i, 1]
         address = scratch[i, 0] & t.ADDRESS_MASK
         k = scratch[i, 0] >> TAG_SHIFT

@@ -336,13 +336,14 @@ class Pool:
 
     def _trim_blocks(self):
         """After a batch that grew the block table for the most pushes it could make (one an
-        object), give back what it did not use: the live entries and half as many again."""
+        object), give back what it did not reach: blocks at and above the watermark were never
+        used, so the table can end there, with half as many again to spare."""
         size = self._blocks.size // t.BLOCK_WORDS
-        live = self._rebuild_stacks(size)
-        keep = max(live + live // 2 + self._stack_heads.size, 256)
+        used = int(self._counters[t.C_BLOCK_WATERMARK])
+        keep = max(used + used // 2, 256)
         if keep < size // 2:
             trimmed = t.new_blocks(keep)
-            trimmed[:live * t.BLOCK_WORDS] = self._blocks[:live * t.BLOCK_WORDS]
+            trimmed[:used * t.BLOCK_WORDS] = self._blocks[:used * t.BLOCK_WORDS]
             self._blocks = trimmed
 
     # -- batch operations -----------------------------------------------------------------------

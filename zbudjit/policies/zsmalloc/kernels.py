@@ -339,6 +339,8 @@ def free_kernel(geometry, pages, next_pages, classes, handles, free_slots,
     delta_shift = geometry[G_CLASS_DELTA]
     n_indices = geometry[G_INDICES]
     bytes_freed = 0
+    moved = np.empty(n, np.int64)       # zspages in the order of their group changes
+    moves = 0
     half = t.PREFETCH_AHEAD // 2
     for i in range(n):
         # what a free touches, asked for ahead: the page the slot starts in and the slot's first
@@ -364,7 +366,18 @@ def free_kernel(geometry, pages, next_pages, classes, handles, free_slots,
             classes[cls, N_ALLOCATED] -= objs
             _release_zspage(pages, next_pages, counters, first)
         elif fullness(inuse, objs) != group:
-            t.push_page(pages, blocks, stack_heads, counters, list_of(cls, fullness(inuse, objs)), first)
+            # The zspage goes to the head of its new group; nothing reads the lists until the
+            # batch ends, so it is filed then, once, at its last move (a zspage's group only
+            # falls in a free batch): the same order, without a stale entry a move.
+            pages[first].free_list = list_of(cls, fullness(inuse, objs))
+            pages[first].stamp = moves          # where its last move is in ``moved``
+            moved[moves] = first
+            moves += 1
+    for position in range(moves):
+        first = moved[position]
+        record = pages[first]
+        if record.free_list != t.NO_LIST and record.stamp == position:   # its last move, still here
+            t.push_page(pages, blocks, stack_heads, counters, np.int64(record.free_list), first)
     counters[t.C_OBJECTS] -= n
     counters[t.C_BYTES_STORED] -= bytes_freed
     return errors.OK, 0

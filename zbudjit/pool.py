@@ -331,17 +331,19 @@ class Pool:
         if status != errors.OK:
             self._put_back(put_back)
             errors.raise_for_status(status, index, batch)
-        if any(name == "_blocks" for name, _ in put_back):
+        if operation == "alloc" and any(name == "_blocks" for name, _ in put_back):
             self._trim_blocks()
 
     def _trim_blocks(self):
-        """After a batch that grew the block table for the most pushes it could make (one an
-        object), give back what it did not reach: blocks at and above the watermark were never
-        used, so the table can end there, with half as many again to spare."""
+        """After an alloc that grew the block table for the most pushes it could make (one an
+        object: a zsmalloc fill makes one in ten or so), give back what it did not reach if that
+        is most of the table: blocks at and above the watermark were never used, so the table
+        can end there, with half as many again to spare. (Not after a free: the re-alloc that
+        usually follows one would only grow the table again.)"""
         size = self._blocks.size // t.BLOCK_WORDS
         used = int(self._counters[t.C_BLOCK_WATERMARK])
         keep = max(used + used // 2, 256)
-        if keep < size // 2:
+        if keep < size // 4:
             trimmed = t.new_blocks(keep)
             trimmed[:used * t.BLOCK_WORDS] = self._blocks[:used * t.BLOCK_WORDS]
             self._blocks = trimmed

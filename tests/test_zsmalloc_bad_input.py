@@ -178,6 +178,12 @@ def test_compact_bad_budget_types(pool):
     unchanged(pool, lambda: pool.compact(max_bytes=True), TypeError)
 
 
+def test_chunks_on_zsmalloc_raise(pool):
+    """A zsmalloc pool's geometry holds its class spacing where zbud's holds the chunk size."""
+    for attribute in ("chunk_size", "usable_chunks"):
+        unchanged(pool, lambda: getattr(pool, attribute), zj.PoolError)
+
+
 def test_class_stats_on_zbud_raises():
     pool = zj.Pool(8)
     pool.alloc([100, 2000])

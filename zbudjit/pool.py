@@ -6,8 +6,9 @@ writing and locating objects go straight to the shared data path (:mod:`zbudjit.
 The pool owns the tables every policy shares (:mod:`zbudjit.engine.tables`: handle table, free
 slots, stack blocks, LRU log, counters) and the arena of object bytes; the policy adds its page
 table and whatever else it needs. Tables that may need to grow (handles, stack blocks, LRU log)
-are sized before each batch, so kernels never run out of room half way; a batch that fails puts
-back what was resized.
+are checked by the kernel before it changes anything: when they are too small it answers
+NEED_ROOM, and only then does the pool grow them (:meth:`Pool._reserve`) and call again, so
+kernels never run out of room half way; a batch that fails puts back what was resized.
 """
 
 import os
@@ -215,12 +216,19 @@ class Pool:
     @property
     def chunk_size(self):
         """zbud: bytes of a chunk, the unit objects are counted in."""
-        return 1 << int(self._geometry[t.G_CHUNK_SHIFT])
+        return 1 << int(self._geometry[self._chunk_geometry(t.G_CHUNK_SHIFT)])
 
     @property
     def usable_chunks(self):
         """zbud: chunks of a page that objects may use."""
-        return int(self._geometry[t.G_USABLE_CHUNKS])
+        return int(self._geometry[self._chunk_geometry(t.G_USABLE_CHUNKS)])
+
+    def _chunk_geometry(self, entry):
+        """``entry`` of the geometry, for a policy that counts space in chunks; a zsmalloc pool's
+        geometry keeps other numbers there (its class spacing and class count)."""
+        if "reserve_header_chunk" not in self._policy.options:
+            raise PoolError(f"a {self.policy} pool counts space in size classes, not chunks")
+        return entry
 
     @property
     def max_size(self):

@@ -61,7 +61,11 @@ class ZsmallocPolicy(Policy):
     def compact(self, pool, max_bytes):
         if max_bytes != -1:
             raise ValueError("max_bytes is for zbud pools: zsmalloc's zs_compact has no budget")
-        pool._reserve(0, 2 * pool.objects, 0)
+        # a pass files each source it drains only partly, and each destination once it is full:
+        # at most two pushes a zspage, and a leftover destination in every class
+        zspages = int((pool._classes[:, kernels.N_ALLOCATED]
+                       // pool._classes[:, kernels.K_OBJS]).sum())
+        pool._reserve(0, 2 * zspages + pool._classes.shape[0], 0)
         freed, moved, bytes_moved, handles_moved = compaction.compact_kernel(
             pool._geometry, pool._pages, pool._next_pages, pool._classes, pool._handles,
             pool._blocks, pool._stack_heads, pool._counters, pool._arena)

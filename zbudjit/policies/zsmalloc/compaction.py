@@ -40,7 +40,8 @@ def _take_head(pages, blocks, stack_heads, counters, cls, groups):
         free_list = list_of(cls, group)
         first = _peek(pages, blocks, stack_heads, counters, free_list)
         if first >= 0:
-            pages[first].free_list = t.NO_LIST      # its stack entry is stale from now on
+            # stamp 0 matches no entry (stamps start at 1), so its entry is stale from now on;
+            # free_list stays, so the page still reads as a zspage's first page
             pages[first].stamp = 0
             return first
     return -1

@@ -15,12 +15,12 @@ same-filled and incompressible pages and compactions over a small index range;
 """
 
 import os
-import sysconfig
 
 import numpy as np
 
 from zbudjit.kernel.zram import (HUGE_CLASS_SIZE, OP_COMPACT, OP_DISCARD, OP_NAMES, OP_WRITE,
                                  PAGE_SIZE, RECORD_DTYPE)
+from zbudjit.pagesource import python_installation_files
 
 __all__ = ["random_operations", "real_pages", "replay"]
 
@@ -90,35 +90,34 @@ def replay(records, pool_factory):
     handles = {}                # index -> handle of the object holding it
     sizes = {}                  # index -> bytes zram counts for it (0: same-filled)
     same = set()                # indices holding a same-filled page
-    huge = set()                # indices stored uncompressed
     peak = _number(pool.pages_used)
     compacted = _pages_compacted(pool)
     kernel_compacted = 0
     names = RECORD_DTYPE.names
+
+    def free(index):
+        old = handles.pop(index, None)
+        if old is not None:
+            pool.free([old])
+
     for i, row in enumerate(records.tolist()):
         rec = dict(zip(names, row))
         op, index = rec["op"], rec["index"]
         if op == OP_WRITE:
-            new = None
-            if not rec["same"]:
-                size = PAGE_SIZE if rec["comp_len"] >= HUGE_CLASS_SIZE else rec["comp_len"]
+            size = PAGE_SIZE if rec["comp_len"] >= HUGE_CLASS_SIZE else rec["comp_len"]
+            if rec["same"]:
+                free(index)
+            else:
                 new = int(pool.alloc([size])[0])
                 peak = max(peak, _number(pool.pages_used))
-            old = handles.pop(index, None)
-            if old is not None:
-                pool.free([old])
-            if new is not None:
+                free(index)                 # after the allocation, as zram does
                 handles[index] = new
-            sizes[index] = PAGE_SIZE if rec["comp_len"] >= HUGE_CLASS_SIZE else rec["comp_len"]
+            sizes[index] = size
             (same.add if rec["same"] else same.discard)(index)
-            (huge.add if sizes[index] == PAGE_SIZE else huge.discard)(index)
         elif op == OP_DISCARD:
-            old = handles.pop(index, None)
-            if old is not None:
-                pool.free([old])
+            free(index)
             sizes.pop(index, None)
             same.discard(index)
-            huge.discard(index)
         elif op == OP_COMPACT:
             result = pool.compact()
             freed = int(getattr(result, "pages_freed", result))
@@ -132,7 +131,8 @@ def replay(records, pool_factory):
         _expect(i, rec, "orig_data_size", len(sizes) * PAGE_SIZE, rec["orig_data_size"], " B")
         _expect(i, rec, "compr_data_size", sum(sizes.values()), rec["compr_data_size"], " B")
         _expect(i, rec, "same_pages", len(same), rec["same_pages"])
-        _expect(i, rec, "huge_pages", len(huge), rec["huge_pages"])
+        _expect(i, rec, "huge_pages", sum(size == PAGE_SIZE for size in sizes.values()),
+                rec["huge_pages"])
         # The pool.
         _expect(i, rec, "mem_used_total", _number(pool.pages_used) * PAGE_SIZE,
                 rec["mem_used_total"], " B")
@@ -144,22 +144,6 @@ def replay(records, pool_factory):
 
 # ---------------------------------------------------------------------------------------------
 # Operation mixes
-
-def _installation_files():
-    """The standard library's .py files and the installation's .so files, in a fixed order."""
-    stdlib = sysconfig.get_paths()["stdlib"]
-    found = []
-    for root, dirs, files in os.walk(stdlib):
-        # third-party packages change when somebody installs one; keep the set the same
-        dirs[:] = sorted(d for d in dirs if d not in ("site-packages", "dist-packages"))
-        found.extend(os.path.join(root, f) for f in sorted(files)
-                     if f.endswith((".py", ".so")) or ".so." in f)
-    libdir = sysconfig.get_config_var("LIBDIR")
-    if libdir and os.path.isdir(libdir):
-        found.extend(os.path.join(libdir, f) for f in sorted(os.listdir(libdir))
-                     if f.startswith("libpython") and ".so" in f)
-    return found
-
 
 def real_pages(count, seed=0):
     """``count`` real pages: 4 KiB pieces of the running Python installation's files.
@@ -176,12 +160,12 @@ def real_pages(count, seed=0):
     numpy.ndarray
         ``(count, 4096)`` ``uint8``; a file's last piece is zero-padded, as in the page cache.
     """
-    files = _installation_files()
-    sources = [f for f in files if f.endswith(".py")]
-    binaries = [f for f in files if not f.endswith(".py")]
+    files = python_installation_files()
+    sources = [f for f in files if f.suffix == ".py"]
+    binaries = [f for f in files if f.suffix == ".so" or ".so." in f.name]
     if not sources or not binaries:
-        raise RuntimeError(f"found {len(sources)} .py and {len(binaries)} .so files under "
-                           f"{sysconfig.get_paths()['stdlib']}; real pages need both")
+        raise RuntimeError(f"found {len(sources)} .py and {len(binaries)} .so files in the "
+                           "Python installation; real pages need both")
     rng = np.random.default_rng(seed)
     out = np.zeros((count, PAGE_SIZE), np.uint8)
     for k in range(count):

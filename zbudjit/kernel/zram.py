@@ -795,6 +795,13 @@ class ZramDevice:
 # ---------------------------------------------------------------------------------------------
 # Recording
 
+def _op_index(i, index, pages):
+    """Operation ``i``'s page index as an int, if it is one of the device's ``pages``."""
+    if not (isinstance(index, (int, np.integer)) and 0 <= index < pages):
+        raise ValueError(f"operation {i}: index {index!r} is not a page of the device")
+    return int(index)
+
+
 def record(device, operations):
     """Run operations on a fresh device and record each one with ``mm_stat`` after it.
 
@@ -853,10 +860,7 @@ def record(device, operations):
         device._check_open()                # a signal handler may have removed it meanwhile
         op = operation[0] if isinstance(operation, tuple) and operation else None
         if op == "write" and len(operation) == 3:
-            index, page = operation[1], operation[2]
-            if not (isinstance(index, (int, np.integer)) and 0 <= index < pages):
-                raise ValueError(f"operation {i}: index {index!r} is not a page of the device")
-            index = int(index)
+            index, page = _op_index(i, operation[1], pages), operation[2]
             try:
                 device._write_one(index, page)
             except ZramError as exc:
@@ -881,10 +885,7 @@ def record(device, operations):
             (same.add if is_same else same.discard)(index)
             row = (OP_WRITE, index, comp_len, is_same)
         elif op == "discard" and len(operation) == 2:
-            index = operation[1]
-            if not (isinstance(index, (int, np.integer)) and 0 <= index < pages):
-                raise ValueError(f"operation {i}: index {index!r} is not a page of the device")
-            index = int(index)
+            index = _op_index(i, operation[1], pages)
             device.discard(index)
             after = device._mm_stat_raw()
             old = sizes.pop(index, None)

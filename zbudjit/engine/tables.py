@@ -50,17 +50,15 @@ is not split across branches: so a helper either has no branch that uses an arra
 instead of arrays (:func:`slot_below` and :func:`holds`). Otherwise the atomic reference counts
 stay in the loop, about 12 ns an array a call, and LLVM stops inlining the helper.
 
-A page record must have the fields ``free_list``, ``stamp`` and ``lru_pos`` for the stack, LRU and
-released-page helpers here (a released page's ``stamp`` links the released-page stack); the policy
-modules define the rest.
+A page record needs a ``stamp`` field for the released-page helpers here (a released page's
+``stamp`` links the released-page stack), ``free_list`` too for the stamped stacks, and
+``lru_pos`` for the LRU log (zbud); the policy modules define the rest.
 """
 
 import mmap
 
 import numpy as np
 from numba import njit
-
-
 
 HANDLE_DTYPE = np.dtype([("address", np.int64), ("size", np.uint32), ("generation", np.uint32)])
 BLOCK_ENTRIES = 7            # (pfn, stamp) entries of a stack block

@@ -127,12 +127,11 @@ def _write_link(arena, address, link):
 
 @njit(cache=True, nogil=True)
 def _slot_address(next_pages, first, byte, page_shift):
-    """Byte address of the slot starting ``byte`` bytes into the zspage at ``first``, and the
-    page it starts in."""
+    """Byte address of the slot starting ``byte`` bytes into the zspage at ``first``."""
     pfn = first
     for _ in range(byte >> page_shift):
         pfn = np.int64(next_pages[pfn])
-    return (pfn << page_shift) | (byte & ((np.int64(1) << page_shift) - 1)), pfn
+    return (pfn << page_shift) | (byte & ((np.int64(1) << page_shift) - 1))
 
 
 @njit(cache=True, nogil=True)
@@ -168,12 +167,12 @@ def _take_slot_in(pages, next_pages, arena, first, size, page_shift):
     record = pages[first]
     k = np.int64(record.freeobj)
     if k != FREE_END:
-        address, _ = _slot_address(next_pages, first, k * size, page_shift)
+        address = _slot_address(next_pages, first, k * size, page_shift)
         record.freeobj = _read_link(arena, address)
     else:
         k = np.int64(record.fresh)
         record.fresh = k + 1
-        address, _ = _slot_address(next_pages, first, k * size, page_shift)
+        address = _slot_address(next_pages, first, k * size, page_shift)
     record.inuse += 1
     return k, address
 
@@ -480,12 +479,12 @@ def check_kernel(geometry, pages, next_pages, classes, handles, free_slots,
                 return BAD_FREE_CHAIN, first
             in_free_chain[k] = True
             walked += 1
-            address, _ = _slot_address(next_pages, first, k * size, page_shift)
+            address = _slot_address(next_pages, first, k * size, page_shift)
             k = _read_link(arena, address)
         k = np.int64(record.freeobj)
         while k != FREE_END and in_free_chain[k]:
             in_free_chain[k] = False
-            address, _ = _slot_address(next_pages, first, k * size, page_shift)
+            address = _slot_address(next_pages, first, k * size, page_shift)
             k = _read_link(arena, address)
         if walked != fresh - inuse:
             return BAD_FREE_CHAIN, first
@@ -525,7 +524,7 @@ def check_kernel(geometry, pages, next_pages, classes, handles, free_slots,
         if pages[first].free_list == t.NO_LIST or (np.int64(pages[first].free_list) - 1) // GROUPS != cls \
                 or k >= pages[first].fresh:
             return BAD_HANDLE_ENTRY, slot
-        expected, _ = _slot_address(next_pages, first, k * classes[cls, K_SIZE], page_shift)
+        expected = _slot_address(next_pages, first, k * classes[cls, K_SIZE], page_shift)
         if expected != address:
             return BAD_HANDLE_ENTRY, slot
         keys[objects] = (first << 16) | k

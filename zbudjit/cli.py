@@ -215,12 +215,12 @@ STORE_BATCH = 1 << 12                           # pages compressed and stored pe
 
 
 def _cmd_classes(args):
-    if args.trace is None and not args.paths:
-        return _class_table(args)
     if args.trace is not None:
         pool, described = _classes_of_trace(args)
-    else:
+    elif args.paths:
         pool, described = _classes_of_pages(args)
+    else:
+        return _class_table(args)
     rows = pool.class_stats()
     if args.json:
         names = zs_classes.CLASS_STATS_DTYPE.names
@@ -251,13 +251,12 @@ def _class_table(args):
     """The class table of a geometry: every class index, and the real class each one uses."""
     page_size, chain_size = args.page_size, args.chain_size
     table = zs_classes.size_class_table(page_size, chain_size)
-    delta = zs_classes.class_delta(page_size)
     huge = zs_classes.huge_class_size(page_size, chain_size)
     rows = []
     for index, row in enumerate(table):
         merged = int(row["class_index"])
         rows.append({"index": index,
-                     "size": min(zs_classes.ZS_MIN_ALLOC_SIZE + index * delta, page_size),
+                     "size": zs_classes.nominal_size(index, page_size),
                      "pages_per_zspage": int(row["pages_per_zspage"]),
                      "objs_per_zspage": int(row["objs_per_zspage"]),
                      "merged_into": None if merged == index else merged,
@@ -415,9 +414,11 @@ def _chain_size(text):
 
 _positive = _integer(1)
 POLICY_HELP = "placement policy (default zbud)"
-CHAIN_HELP = (f"zsmalloc's CONFIG_ZSMALLOC_CHAIN_SIZE, {zs_classes.MIN_CHAIN_SIZE} to "
-              f"{zs_classes.MAX_CHAIN_SIZE}: the most pages a zspage chains "
-              f"(default {zs_classes.DEFAULT_CHAIN_SIZE}; --policy zsmalloc only)")
+# the help of --chain-size, less its closing parenthesis
+CHAIN_RANGE = (f"CONFIG_ZSMALLOC_CHAIN_SIZE, {zs_classes.MIN_CHAIN_SIZE} to "
+               f"{zs_classes.MAX_CHAIN_SIZE}: the most pages a zspage chains "
+               f"(default {zs_classes.DEFAULT_CHAIN_SIZE}")
+CHAIN_HELP = f"zsmalloc's {CHAIN_RANGE}; --policy zsmalloc only)"
 # zswap writes back through Pool.reclaim, which walks zbud's LRU; zsmalloc keeps none
 NO_LRU = ("zsmalloc keeps no LRU, and {what} writes back the least recently used pages, "
           "which needs zbud's")
@@ -494,9 +495,7 @@ def _parser():
     classes.add_argument("--page-size", type=_page_size, default=4096,
                          help="bytes per page (default 4096)")
     classes.add_argument("--chain-size", type=_chain_size, default=zs_classes.DEFAULT_CHAIN_SIZE,
-                         help=f"CONFIG_ZSMALLOC_CHAIN_SIZE, {zs_classes.MIN_CHAIN_SIZE} to "
-                              f"{zs_classes.MAX_CHAIN_SIZE}: the most pages a zspage chains "
-                              f"(default {zs_classes.DEFAULT_CHAIN_SIZE})")
+                         help=CHAIN_RANGE + ")")
     classes.add_argument("--compressor", choices=("auto",) + compressors.NAMES, default=None,
                          help="for PATHs (default auto: zstd if installed, else zlib)")
     classes.add_argument("--max-pages", type=_positive, default=None,

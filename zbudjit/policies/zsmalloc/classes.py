@@ -101,6 +101,12 @@ def class_count(page_size=4096):
     return -(-(page_size - ZS_MIN_ALLOC_SIZE) // delta) + 1
 
 
+def nominal_size(index, page_size=4096):
+    """The slot size class index ``index`` would have unmerged: ``32 + index * delta``, the last
+    index clamped to the page."""
+    return min(ZS_MIN_ALLOC_SIZE + index * class_delta(page_size), page_size)
+
+
 def chain_length(size, page_size=4096, chain_size=DEFAULT_CHAIN_SIZE):
     """calculate_zspage_chain_size: how many pages a zspage of slots of ``size`` bytes chains.
 
@@ -130,14 +136,13 @@ def chain_length(size, page_size=4096, chain_size=DEFAULT_CHAIN_SIZE):
 @cache
 def _build(page_size, chain_size):
     """The table as tuples, and huge_class_size; cached, since it never changes for a geometry."""
-    delta = class_delta(page_size)
     count = class_count(page_size)
     rows = [None] * count
     previous = None                    # (size, pages, objs, index) of the last class created
     huge = 0
     # Top-down, as zs_create_pool does: merging looks at the next larger class already made.
     for index in range(count - 1, -1, -1):
-        size = min(ZS_MIN_ALLOC_SIZE + index * delta, page_size)
+        size = nominal_size(index, page_size)
         pages = chain_length(size, page_size, chain_size)
         objs = pages * page_size // size
         # The watermark uses this index's own nominal size, merged or not (rule 1.10.1).
@@ -204,20 +209,25 @@ def huge_class_size(page_size=4096, chain_size=DEFAULT_CHAIN_SIZE):
 
 
 def _nominal_index(size, page_size):
-    """get_size_class_index: the nominal index for a slot of ``size`` bytes, clamped to the last."""
-    if size <= ZS_MIN_ALLOC_SIZE:
-        return 0
+    """get_size_class_index: the nominal index for a slot of ``size`` bytes (an int or an array
+    of them), 0 up to 32 bytes and clamped to the last index."""
     index = -(-(size - ZS_MIN_ALLOC_SIZE) // class_delta(page_size))
-    return min(index, class_count(page_size) - 1)
+    return np.clip(index, 0, class_count(page_size) - 1)
 
 
 def _check_request(size, page_size):
-    if isinstance(size, (bool, np.bool_)) or not isinstance(size, numbers.Integral):
-        raise TypeError(f"size must be an integer, not {type(size).__name__}")
-    size = int(size)
+    size = _check_int(size, "size")
     if not 1 <= size <= page_size:
         raise ValueError(f"size must be from 1 to {page_size}, not {size}")
     return size
+
+
+def _real_class(size, page_size, chain_size, added):
+    """The real class of a slot of ``size + added`` bytes, ``size`` being a checked request."""
+    page_size, chain_size = check_geometry(page_size, chain_size)
+    size = _check_request(size, page_size)
+    rows, _ = _build(page_size, chain_size)
+    return rows[_nominal_index(size + added, page_size)][3]
 
 
 def lookup_class_index(size, page_size=4096, chain_size=DEFAULT_CHAIN_SIZE):
@@ -236,10 +246,7 @@ def lookup_class_index(size, page_size=4096, chain_size=DEFAULT_CHAIN_SIZE):
         The merged class index of the nominal index ``ceil((size - 32) / delta)`` (0 for sizes up
         to 32, clamped to the last index).
     """
-    page_size, chain_size = check_geometry(page_size, chain_size)
-    size = _check_request(size, page_size)
-    rows, _ = _build(page_size, chain_size)
-    return rows[_nominal_index(size, page_size)][3]
+    return _real_class(size, page_size, chain_size, 0)
 
 
 def class_index_for(size, page_size=4096, chain_size=DEFAULT_CHAIN_SIZE):
@@ -265,10 +272,7 @@ def class_index_for(size, page_size=4096, chain_size=DEFAULT_CHAIN_SIZE):
     ValueError
         If ``size`` is not from 1 to page_size (zs_malloc's -EINVAL and -ENOSPC).
     """
-    page_size, chain_size = check_geometry(page_size, chain_size)
-    size = _check_request(size, page_size)
-    rows, _ = _build(page_size, chain_size)
-    return rows[_nominal_index(size + ZS_HANDLE_SIZE, page_size)][3]
+    return _real_class(size, page_size, chain_size, ZS_HANDLE_SIZE)
 
 
 def class_lookup_table(page_size=4096, chain_size=DEFAULT_CHAIN_SIZE):
@@ -288,10 +292,7 @@ def class_lookup_table(page_size=4096, chain_size=DEFAULT_CHAIN_SIZE):
     page_size, chain_size = check_geometry(page_size, chain_size)
     table = size_class_table(page_size, chain_size)
     slot = np.arange(page_size + 1, dtype=np.int64) + ZS_HANDLE_SIZE
-    delta = class_delta(page_size)
-    nominal = np.where(slot <= ZS_MIN_ALLOC_SIZE, 0, -(-(slot - ZS_MIN_ALLOC_SIZE) // delta))
-    nominal = np.minimum(nominal, len(table) - 1)
-    lookup = table["class_index"][nominal]
+    lookup = table["class_index"][_nominal_index(slot, page_size)]
     lookup[0] = -1
     return lookup
 

@@ -33,8 +33,8 @@ import numpy as np
 
 from ...errors import InvalidHandleError, PoolFullError
 from .classes import (CLASS_STATS_DTYPE, DEFAULT_CHAIN_SIZE, FULLNESS_GROUPS, GROUP_EMPTY,
-                      GROUP_FULL, RATIO_FIELDS, check_geometry, class_lookup_table,
-                      fullness_group, real_class_indices, size_class_table)
+                      GROUP_FULL, RATIO_FIELDS, _check_int, check_geometry,
+                      class_lookup_table, fullness_group, real_class_indices, size_class_table)
 
 # find_get_zspage and isolate_dst_zspage look from the fullest non-full group down; group 0 is
 # left out because it is always empty here.
@@ -80,9 +80,7 @@ class ZsmallocSpec:
 
     def __init__(self, pages, page_size=4096, chain_size=DEFAULT_CHAIN_SIZE):
         self.page_size, self.chain_size = check_geometry(page_size, chain_size)
-        if isinstance(pages, (bool, np.bool_)) or not isinstance(pages, numbers.Integral):
-            raise TypeError(f"pages must be an integer, not {type(pages).__name__}")
-        pages = int(pages)
+        pages = _check_int(pages, "pages")
         if pages < 0:
             raise ValueError("pages must not be negative")
         self.pages_total = pages
@@ -192,15 +190,14 @@ class ZsmallocSpec:
     def _alloc_one(self, size):
         class_index = int(self.class_of_request[size])
         first = self._head(class_index, FULLEST_FIRST)
+        handle = self.next_handle
         if first is None:
             if self._free_pages() < self._pages_per_zspage(class_index):
                 raise PoolFullError("pool is full: no pages for a new zspage")
             first = self._new_zspage(class_index)
-            handle = self.next_handle
             index = self._obj_malloc(first, handle)
             self._insert(first, self._group(self.zspages[first]))
         else:
-            handle = self.next_handle
             index = self._obj_malloc(first, handle)
             self._fix_group(first)
         self.next_handle += 1
@@ -451,14 +448,14 @@ class ZsmallocSpec:
         zs_stats_size_show prints (feed it to :func:`.classes.format_class_stats`)."""
         rows = np.zeros(len(self.real_classes), dtype=CLASS_STATS_DTYPE)
         for row, class_index in zip(rows, self.real_classes):
-            members = [z for z in self.zspages.values() if z.class_index == class_index]
+            zspages = self.class_zspages[class_index]
             row["class"] = class_index
             row["size"] = self._size(class_index)
             for group, name in enumerate(RATIO_FIELDS, start=1):
                 row[name] = len(self.lists[class_index, group])
-            row["obj_allocated"] = len(members) * self._objs_per_zspage(class_index)
-            row["obj_used"] = sum(z.inuse for z in members)
-            row["pages_used"] = len(members) * self._pages_per_zspage(class_index)
+            row["obj_allocated"] = zspages * self._objs_per_zspage(class_index)
+            row["obj_used"] = self.class_inuse[class_index]
+            row["pages_used"] = zspages * self._pages_per_zspage(class_index)
             row["pages_per_zspage"] = self._pages_per_zspage(class_index)
             row["freeable"] = self._can_compact(class_index)
         return rows

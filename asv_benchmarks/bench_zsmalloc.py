@@ -148,14 +148,30 @@ def filled_pool(pages, settle=False, written=False):
     ``written=True`` also writes every object's bytes (:func:`write_all`), for benchmarks that
     free (see the module docstring).
     """
+    sizes = fill_sizes(pages)
     pool = new_pool(pages)
-    handles = pool.alloc(fill_sizes(pages))
+    handles = pool.alloc(sizes)
     if written:
-        write_all(pool, handles, fill_sizes(pages))
+        write_all(pool, handles, sizes)
     if settle:
         for _ in range(8):
-            pool.free(pool.alloc(fill_sizes(pages)[:1]))
+            pool.free(pool.alloc(sizes[:1]))
     return pool, handles
+
+
+def shuffled_pool(pages):
+    """A pool filled to 90%, every object written (:func:`filled_pool`), and its handles in
+    random order (``common.permutation``): the state before a free in random order."""
+    pool, handles = filled_pool(pages, written=True)
+    return pool, handles[permutation(handles.size)]
+
+
+def half_freed_pool(pages):
+    """A :func:`shuffled_pool` with a random half of its objects freed: the state before a
+    re-alloc."""
+    pool, shuffled = shuffled_pool(pages)
+    pool.free(shuffled[:shuffled.size // 2])
+    return pool
 
 
 @functools.lru_cache(maxsize=1)
@@ -181,9 +197,11 @@ def warm_up():
     return True
 
 
-def _setup(pages=None, largest=None):
-    """What every suite's setup starts with: skip old commits and too large pools, warm up."""
-    if largest is not None and pages > largest:
+def _setup(written_pages=None):
+    """What every suite's setup starts with: skip old commits, warm up. The suites that hold
+    every object's bytes in memory pass their pool size, ``written_pages``, and skip pools of
+    more than :data:`LARGEST_PAGES`."""
+    if written_pages is not None and written_pages > LARGEST_PAGES:
         raise NotImplementedError("the objects' bytes of a 2**22-page pool (15 GB) are too many "
                                   "to write here")
     requires_zsmalloc()
@@ -192,65 +210,50 @@ def _setup(pages=None, largest=None):
 
 # -- alloc and free --------------------------------------------------------------------------------
 
-class Alloc:
-    """Fill an empty pool to 90% in one batch."""
+class _NewPoolEachCall:
+    """What the suites whose timed call changes the pool share: ``number = 1``, so that every
+    timed call gets a new pool from ``setup``, and a ``teardown`` that drops it."""
 
     params = [PAGES]
     param_names = ["pages"]
-    number = 1                 # alloc mutates the pool: every timed call gets a new empty pool
+    number = 1
     repeat = (3, 10, 20.0)
     timeout = 300
+
+    def teardown(self, pages):
+        self.pool = None       # also reached after a skipped setup
+
+
+class Alloc(_NewPoolEachCall):
+    """Fill an empty pool to 90% in one batch."""
 
     def setup(self, pages):
         _setup()
         self.sizes = fill_sizes(pages)
         self.pool = new_pool(pages)
 
-    def teardown(self, pages):
-        self.pool = None       # also reached after a skipped setup
-
     def time_alloc(self, pages):
         self.pool.alloc(self.sizes)
 
 
-class FreeRandomOrder:
+class FreeRandomOrder(_NewPoolEachCall):
     """Free every object of a pool filled to 90%, in one batch, in random order."""
 
-    params = [PAGES]
-    param_names = ["pages"]
-    number = 1
-    repeat = (3, 10, 20.0)
-    timeout = 300
-
     def setup(self, pages):
-        _setup(pages, LARGEST_PAGES)
-        self.pool, handles = filled_pool(pages, written=True)
-        self.victims = handles[permutation(handles.size)]
-
-    def teardown(self, pages):
-        self.pool = None
+        _setup(pages)
+        self.pool, self.victims = shuffled_pool(pages)
 
     def time_free(self, pages):
         self.pool.free(self.victims)
 
 
-class ReallocAfterFree:
+class ReallocAfterFree(_NewPoolEachCall):
     """Free a random half of a filled pool's objects, then allocate as many new objects (timed)."""
 
-    params = [PAGES]
-    param_names = ["pages"]
-    number = 1
-    repeat = (3, 10, 20.0)
-    timeout = 300
-
     def setup(self, pages):
-        _setup(pages, LARGEST_PAGES)
-        self.pool, handles = filled_pool(pages, written=True)
-        self.pool.free(handles[permutation(handles.size)[:handles.size // 2]])
+        _setup(pages)
+        self.pool = half_freed_pool(pages)
         self.refill = refill_sizes(pages)
-
-    def teardown(self, pages):
-        self.pool = None
 
     def time_realloc(self, pages):
         self.pool.alloc(self.refill)
@@ -290,7 +293,6 @@ class Ratios:
         _setup()
         self.sizes = fill_sizes(RATIO_PAGES)
         self.objects = self.sizes.size
-        self.order = permutation(self.objects)
         self.refill = refill_sizes(RATIO_PAGES)
 
     @functools.cached_property
@@ -310,26 +312,17 @@ class Ratios:
 
     track_alloc_vs_floor.unit = "ratio"
 
-    def _filled(self):
-        pool, handles = filled_pool(RATIO_PAGES, written=True)
-        return pool, handles[self.order]
-
     def track_free_random_vs_floor(self):
         return self._versus_floor(
-            self._filled,
+            lambda: shuffled_pool(RATIO_PAGES),
             lambda state: state[0].free(state[1]),
             self.objects)
 
     track_free_random_vs_floor.unit = "ratio"
 
-    def _half_freed(self):
-        pool, handles = self._filled()
-        pool.free(handles[:self.objects // 2])       # handles are already in random order
-        return pool
-
     def track_realloc_vs_floor(self):
         return self._versus_floor(
-            self._half_freed,
+            lambda: half_freed_pool(RATIO_PAGES),
             lambda pool: pool.alloc(self.refill),
             self.refill.size)
 
@@ -420,7 +413,7 @@ class WriteRead:
     timeout = 300
 
     def setup(self, pages):
-        _setup(pages, LARGEST_PAGES)
+        _setup(pages)
         self.data, self.offsets = _batch(pages)
         self.pool, self.handles = _stored(pages)
         self.received = touched(self.data.size)
@@ -444,7 +437,7 @@ class NumpyCopy:
     timeout = 300
 
     def setup(self, pages):
-        _setup(pages, LARGEST_PAGES)
+        _setup(pages)
         self.data, _ = _batch(pages)
         if getattr(self, "destination", None) is None or self.destination.size != self.data.size:
             self.destination = touched(self.data.size)
@@ -467,10 +460,9 @@ class DataPathRatios:
         self.buffer = touched(self.data.size)      # the copy's destination and read's out=
 
     def _versus_copy(self, operation):
-        best, best_copy = np.inf, np.inf
-        for _ in range(self.repeats):
-            best_copy = min(best_copy, seconds(np.copyto, self.buffer, self.data))
-            best = min(best, seconds(operation))
+        # floor.py does not re-export versus_copy; every commit with the zsmalloc policy has it
+        from zbudjit.bench import versus_copy
+        best, best_copy = versus_copy(operation, self.buffer, self.data, self.repeats)
         return best_copy / best      # same bytes, so the throughput ratio is the inverse time ratio
 
     def track_write_vs_numpy_copy(self):
@@ -497,21 +489,16 @@ def fragmented_pool(pages):
     return pool
 
 
-class Compact:
+class Compact(_NewPoolEachCall):
     """zs_compact of a pool filled to 90% and then half freed at random."""
 
-    params = [PAGES]
-    param_names = ["pages"]
-    number = 1                 # compaction is one-way: every timed call gets a new fragmented pool
+    # number = 1 (inherited): compaction is one-way, every timed call gets a new fragmented pool
     repeat = (2, 6, 30.0)
     timeout = 600
 
     def setup(self, pages):
-        _setup(pages, LARGEST_PAGES)
+        _setup(pages)
         self.pool = fragmented_pool(pages)
-
-    def teardown(self, pages):
-        self.pool = None
 
     def time_compact(self, pages):
         self.pool.compact()
@@ -556,53 +543,42 @@ class BuildPool:
         pool.alloc(self.sizes)
 
 
-class Occupancy:
-    """``stats()`` of a pool of ``pages`` pages filled to 90% in one batch. Tracked, no goals."""
+class _StatsTracks:
+    """The tracks of a filled pool's ``stats()``, which the setup keeps in ``self.stats``;
+    ``*pages`` takes the parameter of a parameterised suite, if any. Tracked, no goals."""
+
+    timeout = 300
+
+    def track_metadata_bytes_per_page(self, *pages):
+        return self.stats.metadata_bytes_per_page
+
+    track_metadata_bytes_per_page.unit = "bytes"
+
+    def track_density(self, *pages):
+        return self.stats.density
+
+    track_density.unit = "ratio"
+
+    def track_pages_used(self, *pages):
+        return self.stats.pages_used
+
+    track_pages_used.unit = "pages"
+
+
+class Occupancy(_StatsTracks):
+    """``stats()`` of a pool of ``pages`` pages filled to 90% in one batch."""
 
     params = [PAGES]
     param_names = ["pages"]
-    timeout = 300
 
     def setup(self, pages):
         _setup()
         self.stats = filled_pool(pages)[0].stats()
 
-    def track_metadata_bytes_per_page(self, pages):
-        return self.stats.metadata_bytes_per_page
 
-    track_metadata_bytes_per_page.unit = "bytes"
-
-    def track_density(self, pages):
-        return self.stats.density
-
-    track_density.unit = "ratio"
-
-    def track_pages_used(self, pages):
-        return self.stats.pages_used
-
-    track_pages_used.unit = "pages"
-
-
-class Fill1M:
+class Fill1M(_StatsTracks):
     """``stats()`` of the goal workload: a 1M-page pool (2**20 pages) filled to 90%."""
-
-    timeout = 300
 
     def setup(self):
         _setup()
         self.stats = filled_pool(RATIO_PAGES)[0].stats()
-
-    def track_metadata_bytes_per_page(self):
-        return self.stats.metadata_bytes_per_page
-
-    track_metadata_bytes_per_page.unit = "bytes"
-
-    def track_density(self):
-        return self.stats.density
-
-    track_density.unit = "ratio"
-
-    def track_pages_used(self):
-        return self.stats.pages_used
-
-    track_pages_used.unit = "pages"

@@ -13,10 +13,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 import zbudjit as zj
-from zbudjit.engine import tables as t
-from zbudjit.policies.zsmalloc import kernels
 from zbudjit.policies.zsmalloc.spec import ZsmallocSpec
-from helpers import engine_lists, ragged, snapshot, unragged
+from helpers import ragged, snapshot, unragged
 
 # (page_size, chain_size) pairs the machine runs on
 ZSMALLOC_GEOMETRIES = [(4096, 8), (4096, 4), (16384, 16), (65536, 5)]
@@ -31,8 +29,7 @@ def outcome(call):
 
 def fullness_lists(pool):
     """The engine's fullness lists keyed as the spec keys them: (class index, group) -> pfns."""
-    return {divmod(free_list - 1, kernels.GROUPS): order
-            for free_list, order in engine_lists(pool).items()}
+    return pool._policy.fullness_lists(pool)
 
 
 class ZsmallocMachine(RuleBasedStateMachine):
@@ -45,9 +42,8 @@ class ZsmallocMachine(RuleBasedStateMachine):
         self.pool = zj.Pool(self.pool_pages, policy="zsmalloc", page_size=self.page_size,
                             chain_size=self.chain_size)
         self.spec = ZsmallocSpec(self.pool_pages, page_size=self.page_size, chain_size=self.chain_size)
-        # tiny growable tables, so growing, rebuilding the stacks and putting back happen often
+        # a tiny handle table, so growing and putting back happen often
         self.pool._handles = self.pool._handles[:2].copy()
-        self.pool._blocks = self.pool._blocks[:2 * t.BLOCK_WORDS].copy()
         self.pairs = {}        # engine handle -> spec handle
         self.contents = {}     # engine handle -> bytes written
         self.dead = []

@@ -189,11 +189,13 @@ class Pool:
                    for name, default in self._policy.options.items()}
         for name, value in self._policy.check_options(page_size, options).items():
             setattr(self, name, value)
-        self._policy.build(self, pages)
         self._handles = np.empty(1024, t.HANDLE_DTYPE)
         self._free_slots = np.empty(self._handles.size, np.uint32)   # as deep as slots can be free
-        self._blocks = t.new_blocks(256)
-        self._lru_log = np.empty(1024, np.uint32)
+        stacks = self._policy.stacks
+        self._stack_heads = np.empty(0, np.int64)       # the policy's build makes its stacks
+        self._blocks = t.new_blocks(256 if stacks else 0)
+        self._lru_log = np.empty(1024 if stacks else 0, np.uint32)
+        self._policy.build(self, pages)
         self._counters = t.new_counters()
         self._busy = False          # True while reclaim's writeback callback runs
         self.path = None if path is None else os.path.abspath(os.fspath(path))
@@ -564,12 +566,14 @@ class Pool:
         chunks (zbud) or slots (zsmalloc) the objects take; ``free_chunks_histogram[i]`` counts
         the used pages with ``i`` free chunks (zbud; empty for zsmalloc, whose
         :meth:`class_stats` has the fill of every class); ``metadata_bytes`` is every table but
-        the arena, and ``metadata_bytes_per_page`` is that total less the handle table, per page
-        of the pool.
+        the arena, and ``metadata_bytes_per_page`` the bytes of the tables that grow with the
+        pool's pages (the policy's page tables, stack blocks, LRU log) per page of the pool; the
+        fixed ones (class table, list heads, counters) count in ``metadata_bytes`` only.
         """
         policy = self._policy.stats(self)
-        page_tables = (policy["table_bytes"] + self._blocks.nbytes + self._stack_heads.nbytes
-                       + self._lru_log.nbytes + self._counters.nbytes + self._geometry.nbytes)
+        page_tables = policy["page_table_bytes"] + self._blocks.nbytes + self._lru_log.nbytes
+        fixed_tables = (policy["table_bytes"] + self._stack_heads.nbytes + self._counters.nbytes
+                        + self._geometry.nbytes)
         pages_used = self.pages_used
         return Stats(
             pages_total=self.pages_total,
@@ -579,7 +583,8 @@ class Pool:
             bytes_stored=self.bytes_stored,
             bytes_allocated=policy["bytes_allocated"],
             density=self.density,
-            metadata_bytes=page_tables + self._handles.nbytes + self._free_slots.nbytes,
+            metadata_bytes=(page_tables + fixed_tables + self._handles.nbytes
+                            + self._free_slots.nbytes),
             metadata_bytes_per_page=page_tables / self.pages_total,
             metadata_bytes_per_handle=t.HANDLE_DTYPE.itemsize + self._free_slots.itemsize,
             free_chunks_histogram=policy["free_chunks_histogram"],

@@ -155,13 +155,19 @@ def blocks_for(pushes, lists):
 
 
 @njit(cache=True, nogil=True)
+def has_slots(handles, counters, slots):
+    """Whether ``slots`` handle slots are free without growing the handle table."""
+    return handles.size - counters[C_SLOT_WATERMARK] + counters[C_SLOTS_FREE] >= slots
+
+
+@njit(cache=True, nogil=True)
 def has_room(handles, blocks, stack_heads, counters, slots, pushes):
     """Whether a batch taking ``slots`` handle slots and making ``pushes`` stack pushes fits the
     tables as they are: the kernels ask first and answer NEED_ROOM (changing nothing) when not,
     and only then does Python make room (``Pool._reserve``), so a small batch pays no Python for
     it. The conditions are exactly those under which ``Pool._reserve`` would change nothing.
     """
-    if handles.size - counters[C_SLOT_WATERMARK] + counters[C_SLOTS_FREE] < slots:
+    if not has_slots(handles, counters, slots):
         return False
     if pushes == 0:
         return True

@@ -16,15 +16,18 @@ What a pool holds
 ``_pages``          the page table: one record per pfn, all zero for a free page; it must have
                     a ``stamp`` field (the released-page stack links through it)
 ``_stack_heads``    one entry per stamped stack (``engine.tables``), as many as the policy has
-                    free lists; every other shared table (handles, free slots, stack blocks,
-                    LRU log, counters, arena) is made by the Pool
+                    free lists (none for a policy with ``stacks = False``); every other shared
+                    table (handles, free slots, stack blocks, LRU log, counters, arena) is made
+                    by the Pool, before :meth:`Policy.build`
 ==================  ======================================================================
 
 What a policy provides
 ----------------------
 ``name``, ``options`` (keyword arguments of Pool that belong to this policy, with defaults;
 each becomes a pool attribute of that name and part of a save's configuration) and
-``page_tables`` (the attributes holding one record a pfn, saved up to the page watermark); then
+``page_tables`` (the attributes holding one record a pfn, saved up to the page watermark) and
+``stacks`` (whether the policy files pages in the shared stamped stacks and LRU log: without
+them Pool keeps those tables empty); then
 the methods below, each called with the pool. Batch methods return a kernel's ``(status, index)``
 (see :mod:`zbudjit.errors`); Pool raises. A failing batch must leave every table as it was: Pool
 puts back what :meth:`zbudjit.Pool._reserve` grew, the policy's kernel undoes the rest.
@@ -46,6 +49,7 @@ class Policy(abc.ABC):
     name = ""
     options = {}             # Pool keyword -> default
     page_tables = ("_pages",)   # pool attributes with one record a pfn (saved up to the watermark)
+    stacks = True            # files pages in the shared stamped stacks and LRU log
 
     @abc.abstractmethod
     def check_options(self, page_size, options):
@@ -53,7 +57,8 @@ class Policy(abc.ABC):
 
     @abc.abstractmethod
     def build(self, pool, pages):
-        """Give a new pool its ``_geometry``, ``_pages``, ``_stack_heads`` and policy tables."""
+        """Give a new pool its ``_geometry``, ``_pages``, ``_stack_heads`` (if ``stacks``) and
+        policy tables."""
 
     @abc.abstractmethod
     def alloc(self, pool, sizes, data, offsets, out):
@@ -85,7 +90,8 @@ class Policy(abc.ABC):
     def stats(self, pool):
         """Policy figures for :class:`zbudjit.Stats`: a dict with ``bytes_allocated`` (bytes of
         the slots or chunks the live objects take), ``free_chunks_histogram`` (a tuple) and
-        ``table_bytes`` (bytes of the policy's own tables)."""
+        ``page_table_bytes`` (bytes of its tables of one record a page) and ``table_bytes``
+        (bytes of its other tables)."""
 
     @abc.abstractmethod
     def next_pages(self, pool):

@@ -85,7 +85,7 @@ class ZbudPolicy(Policy):
         chunk = 1 << int(pool._geometry[t.G_CHUNK_SHIFT])
         return {"bytes_allocated": int(pool._counters[t.C_CHUNKS_USED]) * chunk,
                 "free_chunks_histogram": tuple(int(x) for x in histogram),
-                "table_bytes": pool._pages.nbytes}
+                "page_table_bytes": pool._pages.nbytes, "table_bytes": 0}
 
     def next_pages(self, pool):
         return NO_NEXT_PAGES

@@ -30,6 +30,7 @@ class ZsmallocPolicy(Policy):
     name = "zsmalloc"
     options = {"chain_size": classes.DEFAULT_CHAIN_SIZE}
     page_tables = ("_pages", "_next_pages")
+    stacks = False          # the fullness lists are linked through the page records
 
     def check_options(self, page_size, options):
         _, chain_size = classes.check_geometry(page_size, options["chain_size"])
@@ -41,34 +42,27 @@ class ZsmallocPolicy(Policy):
         pool._geometry = kernels.new_geometry(pages, pool.page_size, pool.chain_size, indices)
         pool._pages = t.zeroed(pages, kernels.PAGE_DTYPE, reserve=False)
         pool._next_pages = t.zeroed(pages, np.uint32, reserve=False)
-        pool._stack_heads = np.full(1 + indices * kernels.GROUPS, -1, np.int64)
+        pool._list_heads = np.full(indices * kernels.GROUPS, t.NONE32, np.uint32)
 
     def alloc(self, pool, sizes, data, offsets, out):
         return kernels.alloc_kernel(pool._geometry, pool._pages, pool._next_pages, pool._classes,
-                                    pool._handles, pool._free_slots, pool._blocks,
-                                    pool._stack_heads, pool._counters, pool._arena, sizes, data,
-                                    offsets, out)
+                                    pool._handles, pool._free_slots, pool._list_heads,
+                                    pool._counters, pool._arena, sizes, data, offsets, out)
 
     def free(self, pool, handles):
         return kernels.free_kernel(pool._geometry, pool._pages, pool._next_pages, pool._classes,
-                                   pool._handles, pool._free_slots, pool._blocks,
-                                   pool._stack_heads, pool._counters, pool._arena, handles)
+                                   pool._handles, pool._free_slots, pool._list_heads,
+                                   pool._counters, pool._arena, handles)
 
     def room(self, operation, n):
-        # an object changes its zspage's group, and so pushes, at most once
-        return (n, n, 0) if operation == "alloc" else (0, n, 0)
+        return (n, 0, 0) if operation == "alloc" else (0, 0, 0)
 
     def compact(self, pool, max_bytes):
         if max_bytes != -1:
             raise ValueError("max_bytes is for zbud pools: zsmalloc's zs_compact has no budget")
-        # a pass files each source it drains only partly, and each destination once it is full:
-        # at most two pushes a zspage, and a leftover destination in every class
-        zspages = int((pool._classes[:, kernels.N_ALLOCATED]
-                       // pool._classes[:, kernels.K_OBJS]).sum())
-        pool._reserve(0, 2 * zspages + pool._classes.shape[0], 0)
         freed, moved, bytes_moved, handles_moved = compaction.compact_kernel(
             pool._geometry, pool._pages, pool._next_pages, pool._classes, pool._handles,
-            pool._blocks, pool._stack_heads, pool._counters, pool._arena)
+            pool._list_heads, pool._counters, pool._arena)
         return int(freed), int(moved), int(bytes_moved), handles_moved
 
     def reclaim(self, pool, n_pages, writeback):
@@ -84,26 +78,37 @@ class ZsmallocPolicy(Policy):
             return "the class table is not the kernel's for this page size and chain size"
         finding, index = kernels.check_kernel(
             pool._geometry, pool._pages, pool._next_pages, pool._classes, pool._handles,
-            pool._free_slots, pool._blocks, pool._stack_heads, pool._counters, pool._arena)
+            pool._free_slots, pool._list_heads, pool._counters, pool._arena)
         return kernels.CHECK_MESSAGES[finding].format(index) if finding else None
 
     def stats(self, pool):
         table = pool._classes
         return {"bytes_allocated": int((table[:, kernels.N_USED] * table[:, kernels.K_SIZE]).sum()),
                 "free_chunks_histogram": (),
-                "table_bytes": pool._pages.nbytes + pool._next_pages.nbytes + pool._classes.nbytes}
+                "page_table_bytes": pool._pages.nbytes + pool._next_pages.nbytes,
+                "table_bytes": pool._classes.nbytes + pool._list_heads.nbytes}
 
     def next_pages(self, pool):
         return pool._next_pages
+
+    def fullness_lists(self, pool):
+        """{(class index, group): first pfns of its zspages, head first} of every list that is
+        not empty (for tests and inspection: a plain-Python walk)."""
+        lists = {}
+        for free_list in np.flatnonzero(pool._list_heads != t.NONE32).tolist():
+            order, first = [], int(pool._list_heads[free_list])
+            while first != t.NONE32:
+                order.append(first)
+                first = int(pool._pages[first]["next"])
+            lists[divmod(free_list, kernels.GROUPS)] = order
+        return lists
 
     def class_stats(self, pool):
         """One row of :data:`classes.CLASS_STATS_DTYPE` per real class, as debugfs ``classes``."""
         table = pool._classes
         real = np.flatnonzero(table[:, kernels.K_CLASS] == np.arange(table.shape[0]))
-        filed = pool._pages["free_list"][:int(pool._counters[t.C_PAGE_WATERMARK])]
-        filed = filed[filed != t.NO_LIST].astype(np.int64) - 1
-        zspages = np.zeros((table.shape[0], kernels.GROUPS), np.int64)
-        np.add.at(zspages, (filed // kernels.GROUPS, filed % kernels.GROUPS), 1)
+        zspages = kernels.list_lengths(pool._pages, pool._list_heads,
+                                       pool._counters[t.C_PAGE_WATERMARK]).reshape(-1, kernels.GROUPS)
         rows = np.zeros(real.size, classes.CLASS_STATS_DTYPE)
         rows["class"] = real
         rows["size"] = table[real, kernels.K_SIZE]

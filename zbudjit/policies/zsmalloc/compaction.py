@@ -20,7 +20,7 @@ from numba import njit
 from ...engine import tables as t
 from ...engine.memory import copy_bytes
 from .kernels import (G_INDICES, GROUP_FULL, K_CLASS, K_OBJS, K_PAGES, K_SIZE, N_ALLOCATED, N_USED,
-                      TAG_SHIFT, _give_back_slot, _peek, _release_zspage, _take_slot_in,
+                      TAG_SHIFT, _give_back_slot, _link, _release_zspage, _take_slot_in, _unlink,
                       _zspage_of, fullness, list_of)
 
 
@@ -34,28 +34,26 @@ def _freeable(classes, cls):
 
 
 @njit(cache=True, nogil=True)
-def _take_head(pages, blocks, stack_heads, counters, cls, groups):
+def _take_head(pages, list_heads, cls, groups):
     """Unlink and return the head zspage of the first non-empty group of ``groups``, or -1."""
     for group in groups:
         free_list = list_of(cls, group)
-        first = _peek(pages, blocks, stack_heads, counters, free_list)
-        if first >= 0:
-            # stamp 0 matches no entry (stamps start at 1), so its entry is stale from now on;
-            # free_list stays, so the page still reads as a zspage's first page
-            pages[first].stamp = 0
+        first = np.int64(list_heads[free_list])
+        if first != t.NONE32:
+            _unlink(pages, list_heads, free_list, first)
             return first
     return -1
 
 
 @njit(cache=True, nogil=True)
-def _put_back(pages, next_pages, blocks, stack_heads, counters, cls, objs, first):
+def _put_back(pages, next_pages, list_heads, counters, cls, objs, first):
     """putback_zspage: file the zspage at the head of its group; release it when empty.
     Returns True when released."""
     inuse = np.int64(pages[first].inuse)
     if inuse == 0:
         _release_zspage(pages, next_pages, counters, first)
         return True
-    t.push_page(pages, blocks, stack_heads, counters, list_of(cls, fullness(inuse, objs)), first)
+    _link(pages, list_heads, list_of(cls, fullness(inuse, objs)), first)
     return False
 
 
@@ -76,12 +74,8 @@ def _copy_slot(arena, next_pages, page_shift, destination, source, size, buffer)
 
 
 @njit(cache=True, nogil=True)
-def compact_kernel(geometry, pages, next_pages, classes, handles, blocks,
-                   stack_heads, counters, arena):
-    """zs_compact of every class; returns (pages freed, objects moved, bytes moved, moved handles).
-
-    The caller has reserved two stack entries per live object.
-    """
+def compact_kernel(geometry, pages, next_pages, classes, handles, list_heads, counters, arena):
+    """zs_compact of every class; returns (pages freed, objects moved, bytes moved, moved handles)."""
     page_shift = geometry[t.G_PAGE_SHIFT]
     n_indices = geometry[G_INDICES]
     # every live handle slot, sorted by (zspage, slot index)
@@ -115,10 +109,10 @@ def compact_kernel(geometry, pages, next_pages, classes, handles, blocks,
         destination = -1
         while _freeable(classes, cls) > 0:
             if destination < 0:
-                destination = _take_head(pages, blocks, stack_heads, counters, cls, fullest_first)
+                destination = _take_head(pages, list_heads, cls, fullest_first)
                 if destination < 0:
                     break
-            source = _take_head(pages, blocks, stack_heads, counters, cls, emptiest_first)
+            source = _take_head(pages, list_heads, cls, emptiest_first)
             if source < 0:
                 break
             # migrate_zspage: the source's objects in slot order, until one side runs out
@@ -127,7 +121,7 @@ def compact_kernel(geometry, pages, next_pages, classes, handles, blocks,
                 cursor[source] += 1
                 entry = handles[slot]
                 from_address = entry.address & t.ADDRESS_MASK
-                k, to_address = _take_slot_in(pages, next_pages, arena, destination, size, page_shift)
+                k, to_address = _take_slot_in(pages, next_pages, arena, destination, size, objs, page_shift)
                 _copy_slot(arena, next_pages, page_shift, to_address, from_address,
                            np.int64(entry.size), buffer)
                 _give_back_slot(pages, arena, source, entry.address >> TAG_SHIFT, from_address)
@@ -135,13 +129,13 @@ def compact_kernel(geometry, pages, next_pages, classes, handles, blocks,
                 moved[n_moved] = t.make_handle(slot, entry.generation)
                 n_moved += 1
                 bytes_moved += entry.size
-            if _put_back(pages, next_pages, blocks, stack_heads, counters, cls, objs, source):
+            if _put_back(pages, next_pages, list_heads, counters, cls, objs, source):
                 classes[cls, N_ALLOCATED] -= objs
                 pages_freed += classes[cls, K_PAGES]
             if pages[destination].inuse == objs:
-                _put_back(pages, next_pages, blocks, stack_heads, counters, cls, objs, destination)
+                _put_back(pages, next_pages, list_heads, counters, cls, objs, destination)
                 destination = -1
         if destination >= 0:
-            _put_back(pages, next_pages, blocks, stack_heads, counters, cls, objs, destination)
+            _put_back(pages, next_pages, list_heads, counters, cls, objs, destination)
     counters[t.C_PAGES_COMPACTED] += pages_freed
     return pages_freed, n_moved, bytes_moved, moved[:n_moved]

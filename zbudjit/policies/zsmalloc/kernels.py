@@ -9,37 +9,44 @@ chain of ``pages_per_zspage`` single pages of the pool, taken one by one, so the
 neighbours in the arena. Slot k of a zspage is bytes [k * size, (k + 1) * size) of its pages laid
 end to end: a slot may cross from one page of the chain into the next.
 
-One 12-byte PAGE_DTYPE record per pfn, plus ``next_pages[pfn]`` (uint32): 16 bytes a page.
+One 12-byte PAGE_DTYPE record per pfn, plus ``next_pages[pfn]`` (uint32): 16 bytes a page, the
+fullness lists included (they are linked through the records, as the kernel links its zspages).
 
-    stamp           On a zspage's first page: the stamp of its live entry in its fullness stack
-                    (see engine/tables.py). On its other pages: the pfn of the first page, so that
-                    a free finds the zspage from the page its object starts in. On a released
-                    page: the next pfn of the released-page stack. (One field with three uses, as
-                    the kernel's struct page unions do: each page needs only one of them.)
-    free_list       first page only: 1 + class * 12 + fullness group, the stack the zspage is
-                    filed in (every zspage is in exactly one); 0 on every other page, which is
-                    how a first page is told from the others
-    inuse           first page: slots allocated
-    freeobj         first page: the most recently freed slot, FREE_END when none; each free slot
-                    holds the next one in its first two bytes, as the kernel keeps its free list
-                    in the free objects themselves (a free slot holds no user bytes)
-    fresh           first page: slots below it have been handed out at least once. The kernel
-                    links every slot of a new zspage in address order; slots from ``fresh`` on
-                    are that untouched tail, so a new zspage costs no write to the arena
+    stamp           On a zspage's first page: the previous zspage of its fullness list, NONE32
+                    at the list's head. On its other pages: the pfn of the first page, so that a
+                    free finds the zspage from the page its object starts in. On a released page:
+                    the next pfn of the released-page stack (the engine's released-page helpers
+                    know this word by the name ``stamp``). One field with three uses, as the
+                    kernel's struct page unions do: each page needs only one of them.
+    next            first page: the next zspage of its fullness list, NONE32 at the tail
+    inuse           first page: slots allocated (at least 1: an emptied zspage is released)
+    freeobj         first page: the head of the zspage's free-slot list. A number below UNTOUCHED
+                    is a freed slot, which holds the next entry of the list in its first two bytes,
+                    as the kernel keeps its free list in the free objects themselves (a free slot
+                    holds no user bytes). UNTOUCHED | k says that slot k and every slot after it
+                    have never been handed out: the kernel links all slots of a new zspage in
+                    address order, and this is that untouched tail, so a new zspage costs no write
+                    to the arena. FREE_END: no free slot. On the other pages of a zspage: NOT_HEAD,
+                    which is how a first page is told from the others.
     next_pages      the next page of the zspage, NONE32 on its last page, 0 on a free page
 
-Free slots are reused last in, first out, then the untouched ones in address order: exactly the
-order of the kernel's free list. Keeping that list in the arena rather than in a table costs no
-metadata for small objects (a table would take 2 bytes a slot: 256 bytes a page for the 32-byte
-class); it costs a free one write into the freed slot's first cache line.
+A free page's record is zero but for ``stamp``. Free slots are reused last in, first out, then the
+untouched ones in address order: exactly the order of the kernel's free list. Keeping that list
+in the arena rather than in a table costs no metadata for small objects (a table would take 2
+bytes a slot: 256 bytes a page for the 32-byte class); it costs a free one write into the freed
+slot's first cache line.
 
 The handle table's ``address`` holds the byte address of the slot (page where it starts, offset in
 that page) and, above ``tables.ADDRESS_BITS``, the slot's index k in its zspage: the kernel's
 ``obj`` is the same pair (pfn, k).
 
-Fullness groups 0..11 (classes.fullness_group) are stamped LIFO stacks: a zspage moves to the
-head of a group only when its group changes, and an emptied zspage is released at once (its
-pages in chain order), so group 0 is always empty here.
+Fullness groups 0..11 (classes.fullness_group) are doubly linked lists through the first pages'
+records, headed by ``list_heads[class * GROUPS + group]`` (NONE32 when empty): a zspage moves to
+the head of a group only when its group changes, and an emptied zspage is released at once (its
+pages in chain order), so group 0 is always empty here. (zbud's stamped stacks would cost a
+zspage 9 bytes more and never touch a neighbour; linked lists touch the two neighbours of a
+zspage that changes group, and keep 16 bytes a page for every class.) A zspage's class is not
+stored: an object's size gives it, and the lists name the class of every zspage in them.
 
 Every kernel applies its batch element by element in order; ``spec.py`` is the same policy in
 plain Python and the tests hold one to the other, and both to the live kernel.
@@ -53,16 +60,19 @@ from ...engine import tables as t
 from ...engine.memory import copy_bytes, prefetch_record, prefetch_write
 
 PAGE_DTYPE = np.dtype([
-    ("stamp", np.uint32),      # first page: stack stamp; other pages: the first pfn; see above
-    ("free_list", np.uint16),
+    ("stamp", np.uint32),      # first page: previous zspage of its list; others: the first pfn
+    ("next", np.uint32),       # first page: next zspage of its list
     ("inuse", np.uint16),
     ("freeobj", np.uint16),
-    ("fresh", np.uint16),
 ])
 assert PAGE_DTYPE.itemsize == 12
 GROUPS = 12                    # fullness groups a class has
 GROUP_FULL = GROUPS - 1
-FREE_END = 0xFFFF              # freeobj / free-slot link: no further freed slot
+UNTOUCHED = 0x8000             # freeobj / free-slot link flag: this slot and all after are untouched
+SLOT_MASK = UNTOUCHED - 1
+FREE_END = 0xFFFF              # freeobj / free-slot link: no free slot left
+NOT_HEAD = 0xFFFE              # freeobj on a zspage's pages after the first
+MAX_OBJS = NOT_HEAD & SLOT_MASK    # objs_per_zspage must stay below it (the most is 2048)
 TAG_SHIFT = t.ADDRESS_BITS     # handle address bits above which the slot index is kept
 # columns of the class table (``classes``: int64, one row per class index); the first four are
 # the kernel's table, the last two the counts of a real class (one table, one kernel argument)
@@ -111,7 +121,8 @@ def fullness(inuse, objs):
 
 @njit(cache=True, nogil=True)
 def list_of(cls, group):
-    return 1 + cls * GROUPS + group
+    """The list_heads index of fullness group ``group`` of class ``cls``."""
+    return cls * GROUPS + group
 
 
 @njit(cache=True, nogil=True)
@@ -137,42 +148,48 @@ def _slot_address(next_pages, first, byte, page_shift):
 @njit(cache=True, nogil=True)
 def _zspage_of(pages, pfn):
     """The first page of the zspage holding page ``pfn``."""
-    return pfn if pages[pfn].free_list != t.NO_LIST else np.int64(pages[pfn].stamp)
+    return pfn if pages[pfn].freeobj != NOT_HEAD else np.int64(pages[pfn].stamp)
 
 
 @njit(cache=True, nogil=True)
-def _peek(pages, blocks, stack_heads, counters, free_list):
-    """The head zspage of a fullness list, -1 if empty: the stack's top live entry. Stale entries
-    above it are dropped; the live one stays (zs_malloc allocates from the head in place)."""
-    while True:
-        block = stack_heads[free_list]
-        if block < 0:
-            return -1
-        top = t.top_entry(blocks, block)
-        first = np.int64(blocks[top])
-        if pages[first].free_list == free_list and pages[first].stamp == blocks[top + 1]:
-            return first
-        if top == block * t.BLOCK_WORDS + t.B_ENTRY:
-            link = blocks[block * t.BLOCK_WORDS + t.B_NEXT]
-            stack_heads[free_list] = -1 if link == t.NONE32 else np.int64(link)
-            t.free_block(blocks, counters, block)
-        else:
-            blocks[block * t.BLOCK_WORDS + t.B_COUNT] -= 1
+def _link(pages, list_heads, free_list, first):
+    """File the zspage at ``first`` at the head of list ``free_list``."""
+    head = list_heads[free_list]
+    record = pages[first]
+    record.stamp = t.NONE32
+    record.next = head
+    if head != t.NONE32:
+        pages[head].stamp = first
+    list_heads[free_list] = first
 
 
 @njit(cache=True, nogil=True)
-def _take_slot_in(pages, next_pages, arena, first, size, page_shift):
-    """Allocate a slot in the zspage at ``first`` (obj_malloc): the most recently freed one, else
-    the lowest untouched one. Returns (slot index, its byte address)."""
+def _unlink(pages, list_heads, free_list, first):
+    """Take the zspage at ``first`` out of list ``free_list``, which holds it."""
+    record = pages[first]
+    before = record.stamp
+    after = record.next
+    if after != t.NONE32:
+        pages[after].stamp = before
+    if before == t.NONE32:
+        list_heads[free_list] = after
+    else:
+        pages[before].next = after
+
+
+@njit(cache=True, nogil=True)
+def _take_slot_in(pages, next_pages, arena, first, size, objs, page_shift):
+    """Allocate a slot in the zspage at ``first`` (obj_malloc): the head of its free-slot list.
+    Returns (slot index, its byte address)."""
     record = pages[first]
     k = np.int64(record.freeobj)
-    if k != FREE_END:
+    if k & UNTOUCHED:
+        k &= SLOT_MASK
+        record.freeobj = UNTOUCHED | (k + 1) if k + 1 < objs else FREE_END
+        address = _slot_address(next_pages, first, k * size, page_shift)
+    else:
         address = _slot_address(next_pages, first, k * size, page_shift)
         record.freeobj = _read_link(arena, address)
-    else:
-        k = np.int64(record.fresh)
-        record.fresh = k + 1
-        address = _slot_address(next_pages, first, k * size, page_shift)
     record.inuse += 1
     return k, address
 
@@ -188,16 +205,15 @@ def _give_back_slot(pages, arena, first, k, address):
 
 @njit(cache=True, nogil=True)
 def _release_zspage(pages, next_pages, counters, first):
-    """Release every page of a zspage, in chain order (its records become free records)."""
+    """Release every page of a zspage that is in no list, in chain order (its records become free
+    records)."""
     pfn = first
     while True:
         following = next_pages[pfn]
         record = pages[pfn]
-        record.stamp = 0
-        record.free_list = t.NO_LIST
+        record.next = 0
         record.inuse = 0
         record.freeobj = 0
-        record.fresh = 0
         next_pages[pfn] = 0
         t.release_page(pages, counters, pfn)
         if following == t.NONE32:
@@ -207,31 +223,32 @@ def _release_zspage(pages, next_pages, counters, first):
 
 @njit(cache=True, nogil=True)
 def _new_zspage(pages, next_pages, counters, n_pages, chain):
-    """Take ``chain`` pages one by one and chain them; the caller has made sure they exist."""
+    """Take ``chain`` pages one by one and chain them; the caller has made sure they exist. The
+    zspage is in no list yet."""
     first = t.take_page(pages, counters, n_pages)
     previous = first
     for _ in range(chain - 1):
         pfn = t.take_page(pages, counters, n_pages)
         next_pages[previous] = pfn
         pages[pfn].stamp = first          # on a page after the first: the first page
+        pages[pfn].freeobj = NOT_HEAD
         previous = pfn
     next_pages[previous] = t.NONE32
     record = pages[first]
     record.inuse = 0
-    record.freeobj = FREE_END
-    record.fresh = 0
+    record.freeobj = UNTOUCHED
     return first
 
 
 @njit(cache=True, nogil=True)
 def alloc_kernel(geometry, pages, next_pages, classes, handles, free_slots,
-                 blocks, stack_heads, counters, arena, sizes, data, offsets, out):
+                 list_heads, counters, arena, sizes, data, offsets, out):
     """zs_malloc of every size in order; with non-empty ``offsets``, also copy each object's bytes.
 
     A first pass finds whether the batch fits before anything changes: within a batch objects
     only arrive, so a class needs a new zspage exactly when all its slots are taken, and the pass
-    counts the pages those zspages take. Answers NEED_ROOM unless there is a handle slot and
-    room for a stack entry per element (an object changes its zspage's group at most once).
+    counts the pages those zspages take. Answers NEED_ROOM unless there is a handle slot per
+    element.
     """
     n = sizes.size
     page_shift = geometry[t.G_PAGE_SHIFT]
@@ -241,7 +258,7 @@ def alloc_kernel(geometry, pages, next_pages, classes, handles, free_slots,
     for i in range(n):
         if sizes[i] < 1 or sizes[i] > geometry[t.G_MAX_SIZE]:
             return errors.BAD_SIZE, i
-    if not t.has_room(handles, blocks, stack_heads, counters, n, n):
+    if not t.has_slots(handles, counters, n):
         return errors.NEED_ROOM, 0
     pages_free = n_pages - counters[t.C_PAGES_USED]
     if pages_free < n * geometry[G_CHAIN_SIZE]:         # else even a new zspage an object fits
@@ -262,19 +279,19 @@ def alloc_kernel(geometry, pages, next_pages, classes, handles, free_slots,
         objs = classes[cls, K_OBJS]
         first = -1
         for group in range(GROUP_FULL - 1, 0, -1):       # the fullest non-full zspage
-            free_list = list_of(cls, group)
-            if stack_heads[free_list] >= 0:
-                first = _peek(pages, blocks, stack_heads, counters, free_list)
-                if first >= 0:
-                    break
+            if list_heads[list_of(cls, group)] != t.NONE32:
+                first = np.int64(list_heads[list_of(cls, group)])
+                break
         if first < 0:
             first = _new_zspage(pages, next_pages, counters, n_pages, classes[cls, K_PAGES])
             classes[cls, N_ALLOCATED] += objs
             group = -1
-        k, address = _take_slot_in(pages, next_pages, arena, first, slot_size, page_shift)
+        k, address = _take_slot_in(pages, next_pages, arena, first, slot_size, objs, page_shift)
         new_group = fullness(np.int64(pages[first].inuse), objs)
         if new_group != group:
-            t.push_page(pages, blocks, stack_heads, counters, list_of(cls, new_group), first)
+            if group >= 0:
+                _unlink(pages, list_heads, list_of(cls, group), first)
+            _link(pages, list_heads, list_of(cls, new_group), first)
         classes[cls, N_USED] += 1
         slot = t.take_slot(handles, free_slots, counters)
         entry = handles[slot]
@@ -298,17 +315,14 @@ def alloc_kernel(geometry, pages, next_pages, classes, handles, free_slots,
 
 @njit(cache=True, nogil=True)
 def free_kernel(geometry, pages, next_pages, classes, handles, free_slots,
-                blocks, stack_heads, counters, arena, batch):
+                list_heads, counters, arena, batch):
     """zs_free of every handle in order; nothing changes unless all are live and distinct.
 
     Pass 1 checks each handle and frees its handle slot at once (so a repeated handle fails as no
     longer live), keeping the object's address word and size in ``scratch`` (n x 2 int64); a bad
-    handle undoes pass 1. Pass 2 frees the slots in their zspages. Answers NEED_ROOM unless
-    there is room for a stack entry per element.
+    handle undoes pass 1. Pass 2 frees the slots in their zspages.
     """
     n = batch.size
-    if not t.has_room(handles, blocks, stack_heads, counters, 0, n):
-        return errors.NEED_ROOM, 0
     scratch = np.empty((n, 2), np.int64)
     watermark = counters[t.C_SLOT_WATERMARK]
     for i in range(n):
@@ -338,8 +352,6 @@ def free_kernel(geometry, pages, next_pages, classes, handles, free_slots,
     delta_shift = geometry[G_CLASS_DELTA]
     n_indices = geometry[G_INDICES]
     bytes_freed = 0
-    moved = np.empty(n, np.int64)       # zspages in the order of their group changes
-    moves = 0
     half = t.PREFETCH_AHEAD // 2
     for i in range(n):
         # what a free touches, asked for ahead: the page the slot starts in and the slot's first
@@ -361,22 +373,14 @@ def free_kernel(geometry, pages, next_pages, classes, handles, free_slots,
         classes[cls, N_USED] -= 1
         bytes_freed += size
         inuse = np.int64(pages[first].inuse)
-        if inuse == 0:
-            classes[cls, N_ALLOCATED] -= objs
-            _release_zspage(pages, next_pages, counters, first)
-        elif fullness(inuse, objs) != group:
-            # The zspage goes to the head of its new group; nothing reads the lists until the
-            # batch ends, so it is filed then, once, at its last move (a zspage's group only
-            # falls in a free batch): the same order, without a stale entry a move.
-            pages[first].free_list = list_of(cls, fullness(inuse, objs))
-            pages[first].stamp = moves          # where its last move is in ``moved``
-            moved[moves] = first
-            moves += 1
-    for position in range(moves):
-        first = moved[position]
-        record = pages[first]
-        if record.free_list != t.NO_LIST and record.stamp == position:   # its last move, still here
-            t.push_page(pages, blocks, stack_heads, counters, np.int64(record.free_list), first)
+        new_group = fullness(inuse, objs)
+        if new_group != group:
+            _unlink(pages, list_heads, list_of(cls, group), first)
+            if inuse == 0:
+                classes[cls, N_ALLOCATED] -= objs
+                _release_zspage(pages, next_pages, counters, first)
+            else:
+                _link(pages, list_heads, list_of(cls, new_group), first)
     counters[t.C_OBJECTS] -= n
     counters[t.C_BYTES_STORED] -= bytes_freed
     return errors.OK, 0
@@ -391,28 +395,51 @@ BAD_FREE_CHAIN = 5
 BAD_HANDLE_ENTRY = 6
 BAD_SLOT_STACK = 7
 BAD_RELEASED_STACK = 8
-BAD_LIST_STACK = 9
+BAD_LIST = 9
 BAD_TOTALS = 10
 BAD_CLASS_COUNTS = 11
 
 CHECK_MESSAGES = {
     BAD_COUNTERS: "counters are out of range of their tables",
-    BAD_FREE_PAGE: "page {} belongs to no zspage but its record is not a free record",
-    BAD_ZSPAGE: "zspage at pfn {} has a class, fullness group or slot counts it cannot have",
+    BAD_FREE_PAGE: "page {} belongs to no zspage of a fullness list but its record is not a free record",
+    BAD_ZSPAGE: "zspage at pfn {} has slot counts its class and fullness group cannot have",
     BAD_CHAIN: "the page chain of the zspage at pfn {} is broken",
     BAD_FREE_CHAIN: "the free-slot chain of the zspage at pfn {} is broken",
     BAD_HANDLE_ENTRY: "handle slot {} disagrees with the zspage it points at",
     BAD_SLOT_STACK: "free-slot stack is broken at slot {}",
     BAD_RELEASED_STACK: "released-page stack is broken at pfn {}",
-    BAD_LIST_STACK: "fullness stack {} does not match the zspages filed in it",
+    BAD_LIST: "fullness list {} (class * 12 + group) is broken",
     BAD_TOTALS: "object, byte or page totals disagree with the tables (check {})",
     BAD_CLASS_COUNTS: "the slot counts of class {} disagree with its zspages",
 }
 
 
 @njit(cache=True, nogil=True)
+def _walk_free_slots(arena, next_pages, first, freeobj, size, objs, page_shift, seen, walked_slots):
+    """Walk a zspage's free-slot list from ``freeobj``; returns (freed slots on it, the first
+    untouched slot), or (-1, -1) when the list repeats a slot or names one that is not the
+    zspage's or not below the untouched tail. ``seen`` (bools) is all False on entry and on a
+    sound return; ``walked_slots`` has room for ``objs`` slots."""
+    k = freeobj
+    walked = 0
+    while k != FREE_END and not k & UNTOUCHED:
+        if k >= objs or seen[k]:
+            return -1, -1
+        seen[k] = True
+        walked_slots[walked] = k
+        walked += 1
+        k = _read_link(arena, _slot_address(next_pages, first, k * size, page_shift))
+    fresh = objs if k == FREE_END else k & SLOT_MASK
+    sound = fresh <= objs
+    for j in range(walked):
+        seen[walked_slots[j]] = False
+        sound = sound and walked_slots[j] < fresh
+    return (walked, fresh) if sound else (-1, -1)
+
+
+@njit(cache=True, nogil=True)
 def check_kernel(geometry, pages, next_pages, classes, handles, free_slots,
-                 blocks, stack_heads, counters, arena):
+                 list_heads, counters, arena):
     """Audit every table against every other; returns (finding, index), finding 0 when sound.
 
     The class table itself is compared with the kernel's by the caller (it is plain Python).
@@ -424,45 +451,53 @@ def check_kernel(geometry, pages, next_pages, classes, handles, free_slots,
     watermark = counters[t.C_PAGE_WATERMARK]
     if not (0 <= watermark <= n_pages <= pages.size and next_pages.size == pages.size
             and 0 <= counters[t.C_SLOT_WATERMARK] <= handles.size
-            and stack_heads.size == 1 + n_indices * GROUPS
-            and blocks.size % t.BLOCK_WORDS == 0
-            and 0 <= counters[t.C_BLOCK_WATERMARK] <= blocks.size // t.BLOCK_WORDS):
+            and list_heads.size == n_indices * GROUPS):
         return BAD_COUNTERS, 0
+    # the lists: each of a real class's groups 1..11 links first pages of that fullness both ways
+    zspage_class = np.full(watermark, -1, np.int64)
+    zspages = 0
+    for free_list in range(list_heads.size):
+        cls = free_list // GROUPS
+        group = free_list % GROUPS
+        real = classes[cls, K_CLASS] == cls and group > 0
+        before = t.NONE32
+        first = np.int64(list_heads[free_list])
+        while first != t.NONE32:
+            if (not real or first >= watermark or zspage_class[first] >= 0
+                    or pages[first].stamp != before or pages[first].freeobj == NOT_HEAD):
+                return BAD_LIST, free_list
+            inuse = np.int64(pages[first].inuse)
+            if not 0 < inuse <= classes[cls, K_OBJS] or fullness(inuse, classes[cls, K_OBJS]) != group:
+                return BAD_ZSPAGE, first
+            zspage_class[first] = cls
+            zspages += 1
+            before = first
+            first = np.int64(pages[first].next)
     # zspages: walk each from its first page; every page below the watermark is in one or free
     owner = np.full(watermark, -1, np.int64)
+    fresh_of = np.zeros(watermark, np.int64)
     allocated = np.zeros(n_indices, np.int64)
     used = np.zeros(n_indices, np.int64)
-    filed = np.full(stack_heads.size, -1, np.int64)
-    for cls in range(n_indices):
-        if classes[cls, K_CLASS] == cls:
-            for group in range(1, GROUPS):
-                filed[list_of(cls, group)] = 0
     most_objs = 1
     for cls in range(n_indices):
         most_objs = max(most_objs, classes[cls, K_OBJS])
-    in_free_chain = np.zeros(most_objs, np.bool_)
+    seen = np.zeros(most_objs, np.bool_)
+    walked_slots = np.empty(most_objs, np.int64)
     for first in range(watermark):
-        record = pages[first]
-        if record.free_list == t.NO_LIST:
+        cls = zspage_class[first]
+        if cls < 0:
             continue
-        cls = (np.int64(record.free_list) - 1) // GROUPS
-        group = (np.int64(record.free_list) - 1) % GROUPS
-        if cls >= n_indices or classes[cls, K_CLASS] != cls:
-            return BAD_ZSPAGE, first
+        record = pages[first]
         objs = classes[cls, K_OBJS]
         size = classes[cls, K_SIZE]
         inuse = np.int64(record.inuse)
-        fresh = np.int64(record.fresh)
-        if not (0 < inuse <= fresh <= objs and group == fullness(inuse, objs)):
-            return BAD_ZSPAGE, first
-        filed[record.free_list] += 1
         allocated[cls] += objs
         used[cls] += inuse
         pfn = first
         for j in range(classes[cls, K_PAGES]):
             if pfn >= watermark or owner[pfn] != -1 or (j > 0 and (
-                    pages[pfn].free_list != t.NO_LIST or pages[pfn].stamp != first
-                    or pages[pfn].inuse != 0 or pages[pfn].freeobj != 0 or pages[pfn].fresh != 0)):
+                    pages[pfn].stamp != first or pages[pfn].next != 0
+                    or pages[pfn].inuse != 0 or pages[pfn].freeobj != NOT_HEAD)):
                 return BAD_CHAIN, first
             owner[pfn] = first
             link = next_pages[pfn]
@@ -471,31 +506,21 @@ def check_kernel(geometry, pages, next_pages, classes, handles, free_slots,
                     return BAD_CHAIN, first
             else:
                 pfn = np.int64(link)
-        # the free-slot chain: fresh - inuse distinct slots below fresh, then FREE_END
-        k = np.int64(record.freeobj)
-        walked = 0
-        while k != FREE_END:
-            if k >= fresh or in_free_chain[k] or walked >= fresh - inuse:
-                return BAD_FREE_CHAIN, first
-            in_free_chain[k] = True
-            walked += 1
-            address = _slot_address(next_pages, first, k * size, page_shift)
-            k = _read_link(arena, address)
-        k = np.int64(record.freeobj)
-        while k != FREE_END and in_free_chain[k]:
-            in_free_chain[k] = False
-            address = _slot_address(next_pages, first, k * size, page_shift)
-            k = _read_link(arena, address)
-        if walked != fresh - inuse:
+        # the free-slot list: fresh - inuse distinct freed slots below fresh, then the untouched
+        walked, fresh = _walk_free_slots(arena, next_pages, first, np.int64(record.freeobj), size,
+                                         objs, page_shift, seen, walked_slots)
+        if walked < 0 or walked != fresh - inuse:
             return BAD_FREE_CHAIN, first
+        fresh_of[first] = fresh
     for pfn in range(watermark):
         if owner[pfn] < 0:
             record = pages[pfn]
-            if record.free_list != t.NO_LIST or record.inuse != 0 or record.freeobj != 0 \
-                    or record.fresh != 0 or next_pages[pfn] != 0:
+            if record.next != 0 or record.inuse != 0 or record.freeobj != 0 or next_pages[pfn] != 0:
                 return BAD_FREE_PAGE, pfn
     for pfn in range(watermark, n_pages):
-        if pages[pfn].stamp != 0 or pages[pfn].free_list != t.NO_LIST or next_pages[pfn] != 0:
+        record = pages[pfn]
+        if (record.stamp != 0 or record.next != 0 or record.inuse != 0 or record.freeobj != 0
+                or next_pages[pfn] != 0):
             return BAD_FREE_PAGE, pfn
     in_use = owner >= 0
     if np.sum(in_use) != counters[t.C_PAGES_USED]:
@@ -521,8 +546,7 @@ def check_kernel(geometry, pages, next_pages, classes, handles, free_slots,
             return BAD_HANDLE_ENTRY, slot
         first = owner[pfn]
         cls = class_of(size, delta_shift, n_indices, classes)
-        if pages[first].free_list == t.NO_LIST or (np.int64(pages[first].free_list) - 1) // GROUPS != cls \
-                or k >= pages[first].fresh:
+        if zspage_class[first] != cls or k >= fresh_of[first]:
             return BAD_HANDLE_ENTRY, slot
         expected = _slot_address(next_pages, first, k * classes[cls, K_SIZE], page_shift)
         if expected != address:
@@ -551,7 +575,16 @@ def check_kernel(geometry, pages, next_pages, classes, handles, free_slots,
     bad = t.audit_released(pages, counters, in_use)
     if bad != t.AUDIT_OK:
         return BAD_RELEASED_STACK, bad
-    bad = t.audit_stacks(pages, blocks, stack_heads, counters, n_pages, filed)
-    if bad != t.AUDIT_OK:
-        return BAD_LIST_STACK, bad
     return 0, 0
+
+
+@njit(cache=True, nogil=True)
+def list_lengths(pages, list_heads, watermark):
+    """How many zspages each fullness list holds (walks bounded by the page watermark)."""
+    lengths = np.zeros(list_heads.size, np.int64)
+    for free_list in range(list_heads.size):
+        first = np.int64(list_heads[free_list])
+        while first != t.NONE32 and lengths[free_list] < watermark:
+            lengths[free_list] += 1
+            first = np.int64(pages[first].next)
+    return lengths

@@ -178,6 +178,16 @@ def _unlink(pages, list_heads, free_list, first):
 
 
 @njit(cache=True, nogil=True)
+def _head_of(list_heads, cls):
+    """The zspage zs_malloc takes a slot of class ``cls`` from, the head of the fullest non-full
+    group, and that group; (-1, -1) when every zspage of the class is full."""
+    for group in range(GROUP_FULL - 1, 0, -1):
+        if list_heads[list_of(cls, group)] != t.NONE32:
+            return np.int64(list_heads[list_of(cls, group)]), group
+    return -1, -1
+
+
+@njit(cache=True, nogil=True)
 def _take_slot_in(pages, next_pages, arena, first, size, objs, page_shift):
     """Allocate a slot in the zspage at ``first`` (obj_malloc): the head of its free-slot list.
     Returns (slot index, its byte address)."""
@@ -272,20 +282,35 @@ def alloc_kernel(geometry, pages, next_pages, classes, handles, free_slots,
                 spare[cls] = classes[cls, K_OBJS]
             spare[cls] -= 1
     bytes_placed = 0
+    half = t.PREFETCH_AHEAD // 2
     for i in range(n):
+        # In a pool that has freed objects (their handle slots are on the free-slot stack), look
+        # ahead, as things stand now, at the object PREFETCH_AHEAD on (its handle record) and
+        # half as far on: the slot its class's head zspage gives, and that zspage's neighbour
+        # in its list (the one a change of group touches). Objects of one class take their
+        # slots one after the other, each from the link the last one left, so without this
+        # every object would wait for its own cache misses in turn. (Filling a new pool, the
+        # heads are new zspages already in cache, and looking ahead would cost a fifth more.)
+        if counters[t.C_SLOTS_FREE] > t.PREFETCH_AHEAD:
+            prefetch_write(handles, free_slots[counters[t.C_SLOTS_FREE] - t.PREFETCH_AHEAD])
+            if i + half < n:
+                ahead_cls = class_of(sizes[i + half], delta_shift, n_indices, classes)
+                ahead, _ = _head_of(list_heads, ahead_cls)
+                if ahead >= 0:
+                    if pages[ahead].next != t.NONE32:
+                        prefetch_record(pages, np.int64(pages[ahead].next))
+                    k = np.int64(pages[ahead].freeobj)
+                    if not k & UNTOUCHED:
+                        prefetch_write(arena, _slot_address(
+                            next_pages, ahead, k * classes[ahead_cls, K_SIZE], page_shift))
         size = sizes[i]
         cls = class_of(size, delta_shift, n_indices, classes)
         slot_size = classes[cls, K_SIZE]
         objs = classes[cls, K_OBJS]
-        first = -1
-        for group in range(GROUP_FULL - 1, 0, -1):       # the fullest non-full zspage
-            if list_heads[list_of(cls, group)] != t.NONE32:
-                first = np.int64(list_heads[list_of(cls, group)])
-                break
+        first, group = _head_of(list_heads, cls)
         if first < 0:
             first = _new_zspage(pages, next_pages, counters, n_pages, classes[cls, K_PAGES])
             classes[cls, N_ALLOCATED] += objs
-            group = -1
         k, address = _take_slot_in(pages, next_pages, arena, first, slot_size, objs, page_shift)
         new_group = fullness(np.int64(pages[first].inuse), objs)
         if new_group != group:
@@ -353,6 +378,7 @@ def free_kernel(geometry, pages, next_pages, classes, handles, free_slots,
     n_indices = geometry[G_INDICES]
     bytes_freed = 0
     half = t.PREFETCH_AHEAD // 2
+    quarter = t.PREFETCH_AHEAD // 4
     for i in range(n):
         # what a free touches, asked for ahead: the page the slot starts in and the slot's first
         # line (its free link goes there), then the zspage's first page once that page is here
@@ -362,6 +388,12 @@ def free_kernel(geometry, pages, next_pages, classes, handles, free_slots,
             prefetch_write(arena, ahead)
         if i + half < n:
             prefetch_record(pages, _zspage_of(pages, (scratch[i + half, 0] & t.ADDRESS_MASK) >> page_shift))
+        if i + quarter < n:       # the zspage's neighbours in its list, if its group changes
+            ahead = _zspage_of(pages, (scratch[i + quarter, 0] & t.ADDRESS_MASK) >> page_shift)
+            if pages[ahead].next != t.NONE32:
+                prefetch_record(pages, np.int64(pages[ahead].next))
+            if pages[ahead].stamp != t.NONE32:
+                prefetch_record(pages, np.int64(pages[ahead].stamp))
         size = scratch[i, 1]
         address = scratch[i, 0] & t.ADDRESS_MASK
         k = scratch[i, 0] >> TAG_SHIFT

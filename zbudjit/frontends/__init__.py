@@ -1,0 +1,1 @@
+"""Frontends over a pool: zswap (zswap.py)."""

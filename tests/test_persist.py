@@ -5,6 +5,7 @@ original; a save killed with SIGKILL must leave the previous save openable; and 
 to a save directory must be refused with a PoolError that says what is wrong.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -57,12 +58,17 @@ def busy_pool(page_size=4096, reserve_header_chunk=False, objects=1400, path=Non
 
 
 def carry_on(pool, seed):
-    """A further deterministic batch of frees, stores, allocs, writes, a reclaim and a compaction."""
+    """A further deterministic batch of frees, stores, allocs, writes, a reclaim and a compaction.
+
+    Every object allocated is written: its bytes are undefined until then (a released page of an
+    opened save reads zero, the original's still holds what it held).
+    """
     rng = np.random.default_rng(seed)
     live = pool.handles()
     pool.free(live[rng.random(live.size) < 0.3])
     stored = pool.store(*payload(rng, rng.integers(1, pool.max_size + 1, 60)))
-    pool.alloc(rng.integers(1, pool.max_size + 1, 20))
+    allocated = pool.alloc(rng.integers(1, pool.max_size + 1, 20))
+    pool.write(allocated, *payload(rng, pool.sizes(allocated)))
     pool.write(stored[:10], *payload(rng, pool.sizes(stored[:10])))
     pool.reclaim(2, lambda handles, data, offsets: None)
     pool.compact(max_bytes=8 * pool.page_size)
@@ -72,28 +78,41 @@ def used_arena_bytes(pool):
     return int(pool._counters[t.C_PAGE_WATERMARK]) * pool.page_size
 
 
-def assert_same_tables(pool, restored):
-    """Every saved attribute is back, byte for byte, and so is the used part of the arena."""
-    for name, value in vars(pool).items():
-        if name in persist.NOT_SAVED:
-            continue
-        copy = getattr(restored, name)
-        if isinstance(value, np.ndarray):
-            assert (copy.dtype, copy.shape) == (value.dtype, value.shape), name
-            assert copy.tobytes() == value.tobytes(), name
-        else:
-            assert copy == value and type(copy) is type(value), name
-    used = used_arena_bytes(pool)
-    assert restored._arena.size == pool._arena.size
-    assert np.array_equal(restored._arena[:used], pool._arena[:used])
+def saved_state(pool):
+    """What a save of ``pool`` must bring back: every attribute a save keeps (a table's records in
+    use, its dtype and length; scalars with their types), and the bytes of the pages in use."""
+    arrays, config, scalars = persist._savable_state(pool)
+    state = {name: (value.dtype, value.tobytes(), length) for name, (value, length) in arrays.items()}
+    state.update({name: (type(value), value) for name, value in {**config, **scalars}.items()})
+    state["shapes"] = {name: value.shape for name, value in vars(pool).items()
+                       if isinstance(value, np.ndarray)}
+    pages = pool._arena.reshape(-1, pool.page_size)
+    state["pages in use"] = {int(pfn): pages[pfn].tobytes() for pfn in persist._pages_in_use(pool)}
+    return state
+
+
+def assert_same_tables(expected, restored):
+    """Every saved attribute is back, byte for byte, and so are the pages in use; a RAM arena's
+    other pages are zero (a save holds nothing else)."""
+    assert saved_state(restored) == expected
+    if restored.path is None:
+        pages = restored._arena.reshape(-1, restored.page_size).copy()
+        pages[list(expected["pages in use"])] = 0
+        assert not pages.any()
 
 
 def reopened(pool, directory):
-    """Save ``pool`` and open the save; the copy holds the same tables and the same objects."""
+    """Save ``pool`` and open the save; the copy holds the same tables and the same objects.
+
+    A file-backed pool is closed first: its arena file is locked while it is open.
+    """
     save(pool, directory)
+    expected, observed = saved_state(pool), snapshot(pool)
+    if pool.path is not None:
+        pool.close()
     restored = open_pool(directory)
-    assert_same_tables(pool, restored)
-    assert snapshot(restored) == snapshot(pool)
+    assert_same_tables(expected, restored)
+    assert snapshot(restored) == observed
     return restored
 
 
@@ -166,11 +185,10 @@ def test_saving_twice_keeps_only_the_latest_snapshot(tmp_path):
 def test_file_backed_pool_is_saved_without_copying_its_arena(tmp_path):
     pool, _ = busy_pool(objects=1200, path=tmp_path / "arena.bin")
     directory = tmp_path / "save"
-    restored = reopened(pool, directory)
+    restored = reopened(pool, directory)      # closes pool: one pool at a time maps the file
     assert saved_bytes(directory) < used_arena_bytes(pool) / 10
     assert isinstance(restored._arena, np.memmap)
-    assert restored.path == pool.path and os.path.samefile(restored._arena.filename, pool.path)
-    del pool                                  # both map the file: only one pool goes on using it
+    assert restored.path == pool.path and os.path.samefile(restored._arena_file.path, pool.path)
     carry_on(restored, 3)
     reopened(restored, directory)
 
@@ -188,18 +206,19 @@ def test_attributes_added_to_pool_later_are_saved_generically(tmp_path, monkeypa
         self._marks = np.arange(5, dtype=np.int16)
         self._note = "fresh"
         self._ratio = 0.5
-        self._lock = threading.Lock()
+        self._mutex = threading.Lock()        # not _lock: that is the pool's own lock
 
     monkeypatch.setattr(zj.Pool, "__init__", init)
     pool, _ = busy_pool(objects=50)
     pool._marks[:] = [5, 4, 3, 2, 1]
     pool._note, pool._ratio, pool.label = "used", 0.25, "my cache"
-    with pytest.raises(TypeError, match="_lock.*NOT_SAVED"):
+    with pytest.raises(TypeError, match="_mutex.*NOT_SAVED"):
         save(pool, tmp_path / "save")
-    monkeypatch.setattr(persist, "NOT_SAVED", persist.NOT_SAVED | {"_lock"})
+    monkeypatch.setattr(persist, "NOT_SAVED", persist.NOT_SAVED | {"_mutex"})
     restored = reopened(pool, tmp_path / "save")
     assert restored.label == "my cache" and restored._marks.tolist() == [5, 4, 3, 2, 1]
-    assert isinstance(restored._lock, type(pool._lock)) and restored._lock is not pool._lock
+    assert isinstance(restored._mutex, type(pool._mutex)) and restored._mutex is not pool._mutex
+    assert restored._lock is not pool._lock
 
 
 def test_save_inside_reclaim_writeback_reopens_as_a_usable_pool(tmp_path):
@@ -250,7 +269,7 @@ plain_write = persist._ChecksummedWriter.write
 
 def write(self, data):
     global written
-    written += len(data)
+    written += memoryview(data).nbytes
     if pause_after and written > pause_after:
         print("paused", flush=True)
         time.sleep(60)
@@ -323,6 +342,98 @@ def test_save_killed_as_soon_as_it_starts_writing_opens_to_one_whole_state(tmp_p
     assert_directory_recovers(directory, snapshot(restored))
 
 
+# A save killed at each of its stages, of a file-backed pool (whose arena is not copied: the
+# killed save and the one before share the file) and of a RAM pool. The saver stores objects,
+# saves (the first state), stores more (new objects only, so the first state's objects keep their
+# bytes in the shared arena: the second state), and saves again, stopping for good at ``stage``:
+# "tables" half way through the tables, "manifest" with every table written, "commit" before the
+# rename of CURRENT, "cleanup" after it, before the old snapshot is removed.
+STAGED_SAVER = """
+import hashlib, sys, time
+import numpy as np
+import zbudjit as zj
+from zbudjit import persist
+sys.path.insert(0, sys.argv[4])
+from helpers import snapshot
+
+directory, arena, stage = sys.argv[1:4]
+pool = zj.Pool(pages=4096, path=arena if arena != "-" else None)
+rng = np.random.default_rng(3)
+
+def store(n):
+    sizes = rng.integers(1, pool.max_size + 1, n)
+    data = rng.integers(0, 256, int(sizes.sum()), dtype=np.uint8)
+    pool.store(data, np.concatenate([[0], np.cumsum(sizes)]))
+
+def digest():
+    return hashlib.sha256(repr(snapshot(pool)).encode()).hexdigest()
+
+def pause():
+    print("paused", flush=True)
+    time.sleep(60)
+
+def pausing(function, before=None):
+    def paused(*args, **kwargs):
+        if before is None or before(*args):
+            pause()
+        return function(*args, **kwargs)
+    return paused
+
+store(3000)
+pool.free(pool.handles()[::3])
+persist.save(pool, directory)
+print(digest(), flush=True)
+store(1000)
+print(digest(), flush=True)
+if stage == "tables":
+    written = []
+    plain = persist._write_array
+    def write_array(*args):
+        written.append(args[1])
+        if len(written) == 4:
+            pause()
+        return plain(*args)
+    persist._write_array = write_array
+elif stage == "manifest":
+    persist._write_file = pausing(persist._write_file, lambda path, *rest: path.endswith("manifest.json"))
+elif stage == "commit":
+    persist._commit = pausing(persist._commit)
+elif stage == "cleanup":
+    persist._remove_old_snapshots = pausing(persist._remove_old_snapshots)
+pool.save(directory)
+print("saved", flush=True)
+"""
+
+
+@pytest.mark.parametrize("backing, stage", [
+    ("file", "tables"), ("file", "manifest"), ("file", "commit"), ("file", "cleanup"),
+    ("ram", "manifest"), ("ram", "cleanup")])
+def test_save_killed_at_any_stage_opens_to_the_state_it_had_committed(tmp_path, backing, stage):
+    directory = tmp_path / "save"
+    arena = tmp_path / "arena.bin" if backing == "file" else None
+    saver = subprocess.Popen(
+        [sys.executable, "-c", STAGED_SAVER, str(directory), str(arena or "-"), stage,
+         os.path.dirname(__file__)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first, second, paused = (saver.stdout.readline().strip() for _ in range(3))
+    assert paused == "paused", saver.communicate()[1]
+    assert first != second
+    assert kill(saver) == -9                  # its arena file's lock goes with it
+    restored = open_pool(directory)
+    state = hashlib.sha256(repr(snapshot(restored)).encode()).hexdigest()
+    assert state == (second if stage == "cleanup" else first)
+    restored.check()
+    # the directory takes the next save (the debris goes) and opens to it
+    carry_on(restored, 4)
+    expected = snapshot(restored)
+    save(restored, directory)
+    only_snapshot(directory)
+    restored.close()
+    with open_pool(directory) as again:
+        assert snapshot(again) == expected
+    if arena is not None:
+        assert arena.stat().st_size == 4096 * 4096
+
+
 # ---------------------------------------------------------------------------------------------
 # Damage and misuse give a PoolError that says what is wrong
 
@@ -335,11 +446,15 @@ def saved(tmp_path):
     return tmp_path / "save", only_snapshot(tmp_path / "save")
 
 
-def edit_manifest(snapshot_dir, change):
+def edit_manifest(snapshot_dir, change, reseal=True):
+    """Change the manifest; with ``reseal`` give it the checksum of its new contents, so that
+    only the checks after the checksum's can tell."""
     path = snapshot_dir / "manifest.json"
     manifest = json.loads(path.read_text())
     change(manifest)
-    path.write_text(json.dumps(manifest))
+    if reseal:
+        manifest[persist.MANIFEST_CHECKSUM] = persist._manifest_crc32(manifest)
+    path.write_bytes(persist._manifest_text(manifest))
 
 
 def rewrite_array(snapshot_dir, name, array):
@@ -374,7 +489,12 @@ DAMAGE = {
     "no manifest": (lambda d, s: (s / "manifest.json").unlink(), "snapshot is incomplete"),
     "other format": (lambda d, s: edit_manifest(s, lambda m: m.update(format="pickle")), "not a manifest"),
     "wrong version": (lambda d, s: edit_manifest(s, lambda m: m.update(format_version=2)),
-                      f"format version 2, but this zbudjit reads version {FORMAT_VERSION}"),
+                      f"format version 2, but this zbudjit reads versions 3 and {FORMAT_VERSION}"),
+    "later version": (lambda d, s: edit_manifest(s, lambda m: m.update(format_version=5)),
+                      "format version 5, but"),
+    "edited manifest": (lambda d, s: edit_manifest(s, lambda m: m["config"].update(pages=10**6),
+                                                   reseal=False), "manifest.json is corrupted"),
+    "flipped manifest bit": (lambda d, s: flip_byte(s / "manifest.json", 400), "manifest.json"),
     "no version": (lambda d, s: edit_manifest(s, lambda m: m.pop("format_version")), "format version None"),
     "truncated table": (lambda d, s: truncate(s / "_pages.npy"), "_pages.npy holds"),
     "truncated arena": (lambda d, s: truncate(s / "_arena.npy"), "truncated"),
@@ -391,7 +511,7 @@ DAMAGE = {
     "not a dtype": (lambda d, s: edit_manifest(s, set_entry("_pages", dtype="float128x")),
                     "not a NumPy dtype"),
     "fixed shape changed": (
-        lambda d, s: edit_manifest(s, set_entry("_counters", shape=[t.N_COUNTERS + 1])),
+        lambda d, s: edit_manifest(s, set_entry("_counters", shape=[t.N_COUNTERS + 1], length=t.N_COUNTERS + 1)),
         f"_counters is saved with shape ({t.N_COUNTERS + 1},)"),
     "header disagrees": (lambda d, s: edit_manifest(s, set_entry("_pages", shape=[7])),
                          "but the manifest says"),
@@ -428,7 +548,7 @@ def test_missing_or_resized_arena_file_is_refused(tmp_path):
     pool, _ = busy_pool(objects=50, path=tmp_path / "arena.bin")
     save(pool, tmp_path / "save")
     arena = pool.path
-    del pool                                  # unmap before the file shrinks under the mapping
+    pool.close()                              # unmap before the file shrinks under the mapping
     os.truncate(arena, 4096)
     with pytest.raises(SaveError, match=f"cannot map the arena file {re.escape(arena)} .*holds 4096 bytes"):
         open_pool(tmp_path / "save")

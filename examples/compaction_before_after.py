@@ -21,7 +21,7 @@ from zbudjit.pagesource import default_pages
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-pages", type=int, default=16384)
-    parser.add_argument("--plot", metavar="FILE", help="write the before/after heatmap as PNG")
+    parser.add_argument("--plot", metavar="FILE", help="write the before/after heatmap to FILE (.png, .svg or .pdf)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     pages = default_pages(max_pages=args.max_pages).pages

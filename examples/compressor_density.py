@@ -31,7 +31,7 @@ def measure(pages, compressor):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=8, help="MiB of real data per measurement")
-    parser.add_argument("--plot", metavar="FILE", help="write bar charts of both ratios")
+    parser.add_argument("--plot", metavar="FILE", help="write bar charts of both ratios to FILE (.png, .svg or .pdf)")
     args = parser.parse_args()
     names = compressors.available()
     results = {}

@@ -81,9 +81,12 @@ def test_replay_a_trace(tmp_path):
 def test_bench_prints_ratios():
     result = zbudjit("bench", "--pages", "2048", "--repeat", "1", "--json")
     assert result.returncode == 0, result.stderr
-    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    report = json.loads(result.stdout)
+    assert (report["schema"], report["command"], report["pages"]) == (1, "bench", 2048)
+    rows = {row["name"]: row for row in report["rows"]}
     assert rows["alloc"]["yardstick"] == "memory floor" and rows["alloc"]["ratio"] > 0
     assert rows["read"]["yardstick"] == "numpy copy"
+    assert rows["alloc"]["met"] in (True, False) and rows["memory floor"]["met"] is None
 
 
 @pytest.mark.parametrize("args, message", [
@@ -104,13 +107,13 @@ def test_bad_arguments_give_one_line(args, message):
     assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("zbudjit")
 
 
-def test_replay_of_a_bad_trace_names_the_record(tmp_path):
+def test_replay_of_a_bad_trace_names_the_line(tmp_path):
     trace = tmp_path / "bad.csv"
     trace.write_text("op,id,size\nalloc,1,100\nfree,2,\n")
     result = zbudjit("replay", str(trace), "--pages", "100")
-    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.returncode == 3 and "Traceback" not in result.stderr     # a damaged input file
     assert len(result.stderr.strip().splitlines()) == 1
-    assert "record 1" in result.stderr and "free of id 2" in result.stderr
+    assert f"{trace}: line 3: free of id 2" in result.stderr
 
 
 # Each example on a small sample: its arguments (a plot goes to plot.png) and the line it prints

@@ -225,8 +225,8 @@ def test_classes_of_a_trace_that_fragments_the_pool(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["classes", "--chain-size", "3"], "chain_size must be from 4 to 16"),
-    (["classes", "--chain-size", "17", "README.md"], "chain_size must be from 4 to 16"),
+    (["classes", "--chain-size", "3"], "argument --chain-size: must be from 4 to 16"),
+    (["classes", "--chain-size", "17", "README.md"], "argument --chain-size: must be from 4 to 16"),
     (["classes", "--page-size", "5000"], "power of two"),
     (["classes", "/no/such/file"], "/no/such/file"),
     (["classes", "/dev/null"], "no pages"),
@@ -256,8 +256,8 @@ def test_bad_arguments_give_one_line(args, message, capsys):
 def test_a_bad_argument_in_a_subprocess():
     result = zbudjit("classes", "--chain-size", "3")
     assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr == ("zbudjit classes: error: argument --chain-size: chain_size must be "
-                             "from 4 to 16 (CONFIG_ZSMALLOC_CHAIN_SIZE), not 3\n")
+    assert result.stderr == ("zbudjit classes: error: argument --chain-size: must be from 4 to 16 "
+                             "(CONFIG_ZSMALLOC_CHAIN_SIZE), not 3\n")
 
 
 @pytest.mark.parametrize("command, shown", [

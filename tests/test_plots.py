@@ -1,4 +1,5 @@
-"""zbudjit.plots: each figure builds, is labelled, saves a PNG; bad input and missing matplotlib raise."""
+"""zbudjit.plots: each figure builds, is labelled, says "no data" when it has none, labels counts in
+plain numbers, saves PNG, SVG or PDF by suffix; bad input and missing matplotlib raise."""
 
 import builtins
 import subprocess
@@ -74,7 +75,8 @@ def test_timeline_optional_keys(mpl, tmp_path):
     assert pages.get_xlabel() == "seconds"
     labels = legend_labels(density)
     assert len(labels) == 5 and labels[0] == "pool pages (used)" and labels[-1].startswith("density")
-    limit = next(line for line in pages.get_lines() if line.get_label() == "pool limit")
+    limit = next(line for line in pages.get_lines() if line.get_label().startswith("pool limit"))
+    assert limit.get_label() == "pool limit (2,000 pages)"        # the pool's size, in the legend
     assert limit.get_linestyle() == "--"
     np.testing.assert_array_equal(limit.get_ydata(), 2000)
     saved_png(figure, tmp_path)
@@ -114,7 +116,7 @@ def test_histogram_of_an_empty_pool(mpl):
         figure = plots.fill_histogram_figure(empty, PAGE)
         assert sum(patch.get_height() for patch in figure.axes[0].patches) == 0
     texts = [text.get_text() for text in figure.axes[0].texts]
-    assert "no used pages" in texts
+    assert "no data: no used pages" in texts
 
 
 def test_heatmap_equal_lengths(mpl, tmp_path):
@@ -211,13 +213,151 @@ def test_report(mpl, tmp_path):
     saved_png(figure, tmp_path)
 
 
-def test_save_creates_no_directory_and_writes_png_whatever_the_suffix(mpl, tmp_path):
+SIGNATURES = {"png": PNG_SIGNATURE, "svg": b"<?xml", "pdf": b"%PDF-"}
+
+
+@pytest.mark.parametrize("suffix", ["png", "svg", "pdf", "SVG"])
+def test_save_writes_the_format_its_suffix_names(mpl, tmp_path, suffix):
+    figure = plots.fill_histogram_figure(fill(), PAGE)
+    path = plots.save(figure, str(tmp_path / f"figure.{suffix}"))
+    assert path.read_bytes().startswith(SIGNATURES[suffix.lower()])
+    if suffix == "svg":
+        assert b"<svg" in path.read_bytes()[:2000]
+
+
+@pytest.mark.parametrize("name", ["figure.img", "figure.jpg", "figure", "figure.png.txt"])
+def test_save_refuses_other_suffixes_and_writes_nothing(mpl, tmp_path, name):
+    figure = plots.fill_histogram_figure(fill(), PAGE)
+    with pytest.raises(ValueError, match=r"cannot write a plot with .*\.png, \.svg or \.pdf"):
+        plots.save(figure, tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_creates_no_directory(mpl, tmp_path):
     figure = plots.fill_histogram_figure(fill(), PAGE)
     with pytest.raises(FileNotFoundError):
         plots.save(figure, tmp_path / "missing" / "figure.png")
     assert not (tmp_path / "missing").exists()
-    path = plots.save(figure, str(tmp_path / "figure.img"))
-    assert path.read_bytes()[:8] == PNG_SIGNATURE
+
+
+# -- what the figures promise a reader ---------------------------------------------------------------
+
+def replay_timeline(n=40, evicted=True):
+    time = np.arange(1, n + 1) * 250_000                      # up to 10 million operations
+    return {"time": time, "pool_pages": np.minimum(time // 4, 1_500_000),
+            "density": np.linspace(0.5, 0.8, n), "objects": time // 3,
+            "evicted": np.arange(n) * 1000 if evicted else np.zeros(n, np.int64),
+            "limit_pages": np.full(n, 1_500_000), "time_label": "operations replayed"}
+
+
+def count_axes(figure):
+    """The x and y axes of every panel that counts (pages, objects, operations, used pages)."""
+    for axes in figure.axes:
+        if axes.get_ylabel() in ("pages", "objects", "used pages"):
+            yield axes.yaxis
+            if axes.get_xlabel() in ("operations replayed", "pages stored"):
+                yield axes.xaxis
+
+
+def test_count_axes_show_plain_numbers(mpl):
+    """No "1e6" offset, no scientific notation on axes of counts, however large the counts."""
+    figures = [plots.replay_figure(replay_timeline()),
+               plots.timeline_figure({key: replay_timeline()[key]
+                                      for key in ("time", "pool_pages", "density")}),
+               plots.fill_histogram_figure(np.full(3_000_000, PAGE // 2), PAGE)]
+    for figure in figures:
+        figure.canvas.draw()
+        axes = list(count_axes(figure))
+        assert axes
+        for axis in axes:
+            assert axis.get_offset_text().get_text() == ""
+            labels = [label.get_text() for label in axis.get_ticklabels() if label.get_text()]
+            assert labels and not any("e" in label.lower() for label in labels), labels
+    pages = figures[0].axes[0]
+    labels = [label.get_text() for label in pages.yaxis.get_ticklabels()]
+    assert labels[-1].endswith("M") and all(label == "0" or label.endswith("M")
+                                            for label in labels if label), labels
+
+
+@pytest.mark.parametrize("values, labels", [
+    ([0, 2500, 5000, 7500], ["0", "2,500", "5,000", "7,500"]),
+    ([0, 5000, 10000, 15000], ["0", "5k", "10k", "15k"]),      # one unit for the whole axis
+    ([0, 1.5e6, 3e6], ["0", "1.5M", "3M"]),
+    ([2e9, 4e9], ["2G", "4G"]),
+    ([0, 0.25, 0.5], ["0", "0.25", "0.5"]),
+    ([], []),
+])
+def test_count_labels(values, labels):
+    assert plots._count_labels(values) == labels
+
+
+def test_replay_figure_shows_the_pool_limit_and_evictions(mpl, tmp_path):
+    figure = plots.replay_figure(replay_timeline(), title="replay of t.csv")
+    assert figure.get_suptitle() == "replay of t.csv"
+    titles = [axes.get_title() for axes in figure.axes]
+    pages, objects = figure.axes[titles.index("pool pages")], figure.axes[titles.index("objects")]
+    limit = next(line for line in pages.get_lines() if line.get_label().startswith("pool limit"))
+    assert limit.get_label() == "pool limit (1,500,000 pages)"
+    np.testing.assert_array_equal(limit.get_ydata(), 1_500_000)
+    evicted = next(line for line in objects.get_lines() if "evicted" in line.get_label())
+    np.testing.assert_array_equal(evicted.get_ydata(), np.arange(40) * 1000)
+    assert objects.get_ylabel() == "objects" and objects.get_xlabel() == "operations replayed"
+    saved_png(figure, tmp_path)
+
+
+def test_replay_figure_says_when_nothing_was_evicted(mpl):
+    figure = plots.replay_figure(replay_timeline(evicted=False))
+    objects = figure.axes[[axes.get_title() for axes in figure.axes].index("objects")]
+    assert "objects evicted (cumulative): none" in legend_labels(objects)
+
+
+def test_replay_figure_of_a_real_replay(mpl):
+    import zbudjit as zj
+    from zbudjit.replay import replay, synthetic_trace
+    result = replay(synthetic_trace(3000, live=300), zj.Pool(pages=60), on_full="reclaim")
+    figure = plots.replay_figure(result.timeline)
+    pages = figure.axes[0]
+    assert any(line.get_label() == "pool limit (60 pages)" for line in pages.get_lines())
+    with pytest.raises(ValueError, match="'objects', 'evicted'"):
+        plots.replay_figure(timeline())
+
+
+def no_data_texts(figure):
+    return [text.get_text() for axes in figure.axes for text in axes.texts
+            if text.get_text().startswith("no data")]
+
+
+def test_empty_series_say_no_data(mpl, tmp_path):
+    empty = {"time": [], "pool_pages": [], "density": []}
+    assert no_data_texts(plots.timeline_figure(empty)) == ["no data"]
+    assert no_data_texts(plots.report_figure(empty, [], PAGE)) == ["no data",
+                                                                   "no data: no used pages"]
+    replayed = dict(empty, objects=[], evicted=[])
+    figure = plots.replay_figure(replayed)
+    assert no_data_texts(figure) == ["no data", "no data"]
+    assert no_data_texts(plots.fill_heatmap_figure([], [], PAGE)) == ["no data", "no data"]
+    saved_png(plots.timeline_figure(timeline()), tmp_path)      # and the usual ones have none
+    assert no_data_texts(plots.timeline_figure(timeline())) == []
+
+
+def test_a_single_sample_is_drawn_as_a_point(mpl):
+    figure = plots.timeline_figure({"time": [0], "pool_pages": [3], "density": [0.5]})
+    used = figure.axes[0].get_lines()[0]
+    assert used.get_marker() == "o"
+    many = plots.timeline_figure(timeline())
+    assert many.axes[0].get_lines()[0].get_marker() in ("None", None, "")
+
+
+def test_fill_histogram_is_what_the_figure_draws(mpl):
+    values = fill()
+    numbers = plots.fill_histogram(values, PAGE)
+    assert numbers["bin_edges_percent"].tolist() == np.linspace(0, 100, 33).tolist()
+    assert numbers["used_pages"].sum() == np.count_nonzero(values)
+    assert numbers["mean_fill_percent"] == pytest.approx(values[values > 0].mean() / PAGE * 100)
+    figure = plots.fill_histogram_figure(values, PAGE)
+    heights = [patch.get_height() for patch in figure.axes[0].patches]
+    assert heights == numbers["used_pages"].tolist()
+    assert plots.fill_histogram([0, 0], PAGE)["mean_fill_percent"] is None
 
 
 def test_leaves_no_pyplot_state():
@@ -249,7 +389,6 @@ BAD_TIMELINES = [
     ({"time": [1, 2], "pool_pages": [1, 2], "density": [0.5]}, ValueError, "length"),
     ({"time": [1, 2], "pool_pages": [1, 2], "density": [0.5, 0.5], "limit_pages": [9]},
      ValueError, "limit_pages: 1"),
-    ({"time": [], "pool_pages": [], "density": []}, ValueError, "no samples"),
     ({"time": [1], "pool_pages": [-1], "density": [0.5]}, ValueError, "pool_pages.*negative"),
     ({"time": [1], "pool_pages": [1], "density": [1.5]}, ValueError, "density"),
     ({"time": [[1]], "pool_pages": [[1]], "density": [[0.5]]}, ValueError, "1-D"),
@@ -314,6 +453,7 @@ def every_figure():
         lambda: plots.fill_histogram_figure(fill(), PAGE),
         lambda: plots.fill_heatmap_figure(fill(), fill(), PAGE),
         lambda: plots.report_figure(timeline(), fill(), PAGE),
+        lambda: plots.replay_figure(replay_timeline()),
     ]
 
 

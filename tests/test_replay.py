@@ -8,12 +8,14 @@ import pytest
 from hypothesis import event, given, strategies as st
 
 import zbudjit as zj
-from zbudjit.replay import (ALLOC, FREE, ReplayResult, Trace, load_trace, replay, save_trace,
+from zbudjit.replay import (ALLOC, FREE, ReplayResult, Trace, TraceError, load_trace, replay,
+                            save_trace,
                             synthetic_trace)
 
 from helpers import snapshot
 
-TIMELINE_KEYS = ("time", "pool_pages", "density", "objects", "bytes_stored", "evicted")
+TIMELINE_KEYS = ("time", "pool_pages", "density", "objects", "bytes_stored", "evicted",
+                 "limit_pages")
 COMPARED_STATS = ("pages_used", "objects", "bytes_stored", "bytes_allocated", "density",
                   "free_chunks_histogram", "pages_compacted")
 
@@ -318,7 +320,69 @@ def test_bad_csv(tmp_path, text, message):
 def test_binary_csv(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_bytes(b"op,id,size\n\xff\xfe\x00")
-    with pytest.raises(ValueError, match="not a text file"):
+    with pytest.raises(TraceError, match="line 2: not a text file"):
+        load_trace(path)
+
+
+def test_csv_as_users_write_it(tmp_path):
+    """A byte-order mark, comment lines, quoted fields and CRLF line ends are ordinary CSV."""
+    path = tmp_path / "excel.csv"
+    path.write_bytes("\ufeff# exported from a spreadsheet\r\n"
+                     "\r\n"
+                     '"op","id","size"\r\n'
+                     '"alloc","3","100"\r\n'
+                     "  # a comment between records\r\n"
+                     '"store", "4" ,"200"\r\n'
+                     '"free","3",""\r\n'.encode("utf-8"))
+    trace = load_trace(path)
+    assert trace.ops.tolist() == [ALLOC, ALLOC, FREE]
+    assert trace.ids.tolist() == [3, 4, 3] and trace.sizes.tolist() == [100, 200, 0]
+    assert [trace.origin(i) for i in range(3)] == [f"{path}: line {n}" for n in (4, 6, 7)]
+
+
+@pytest.mark.parametrize("text, message", [
+    # line numbers count comment lines, and a quoted field over two lines ends on the second
+    ("# c\nop,id,size\n# c\nalloc,x,1\n", "line 4: id 'x' is not an integer"),
+    ('op,id,size\n"alloc\nagain",1,5\n', r"line 3: unknown op 'alloc\\nagain'"),
+    ("# only a comment\n\n", "empty file"),
+    ("op,id,size\nalloc,1," + "9" * 200_000 + "\n", "line 2: not readable as CSV"),
+    ("op,id,size\nalloc,1," + "9" * 5000 + "\n", r"line 2: size '9{40}'\.\.\. \(5,000 characters\)"),
+    ("op,id,size\n" + "x" * 100 + ",1,5\n", r"line 2: unknown op 'x{40}'\.\.\. \(100 characters\)"),
+])
+def test_bad_csv_names_the_line(tmp_path, text, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(TraceError, match=message) as raised:
+        load_trace(path)
+    assert str(raised.value).startswith(str(path)) and "\n" not in str(raised.value)
+
+
+def test_replay_names_the_file_line(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("op,id,size\n# the next free has no alloc\nalloc,1,10\n\nfree,2,\n")
+    with pytest.raises(TraceError, match=f"^{path}: line 5: free of id 2, which is not live"):
+        replay(load_trace(path), zj.Pool(pages=4))
+
+
+def test_npz_header_cannot_ask_for_terabytes(tmp_path):
+    """A damaged .npy header inside the archive declares a huge shape: refused before any
+    allocation, as a TraceError."""
+    import io
+    import zipfile
+    ids = np.arange(3, dtype=np.int64)
+    header = np.lib.format.header_data_from_array_1_0(ids)
+    header["shape"] = (10 ** 14,)                          # 800 TB of int64
+    member = io.BytesIO()
+    np.lib.format.write_array_header_1_0(member, header)
+    member.write(ids.tobytes())
+    path = tmp_path / "t.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, array in (("op", np.zeros(3, np.uint8)), ("size", np.full(3, 7))):
+            buffer = io.BytesIO()
+            np.save(buffer, array)
+            archive.writestr(f"{name}.npy", buffer.getvalue())
+        archive.writestr("id.npy", member.getvalue())
+    with pytest.raises(TraceError, match=r"cannot read the arrays \(array 'id' of shape"):
         load_trace(path)
 
 
@@ -387,6 +451,7 @@ def test_timeline():
         assert timeline["bytes_stored"][-1] == result.final.bytes_stored
         assert timeline["density"][-1] == pytest.approx(result.final.density)
         assert not timeline["evicted"].any() and result.evicted == 0
+        assert np.all(timeline["limit_pages"] == 400)            # the pool's size, for the plot
     spaced = replay(trace, zj.Pool(pages=400), samples=10).timeline["time"]
     assert spaced.tolist() == list(range(500, 5001, 500))
 

@@ -2,7 +2,14 @@
 
 Every function here returns a :class:`matplotlib.figure.Figure` drawn on its own Agg canvas, without
 pyplot, so it works headless and leaves no global state behind (the user's backend choice and
-pyplot's figure list are untouched). Write one to disk with :func:`save`.
+pyplot's figure list are untouched). Write one to disk with :func:`save`, as PNG, SVG or PDF (the
+suffix says which).
+
+What the figures promise a reader: a series with no samples says "no data" in its axes rather
+than leaving them blank; a series of one sample is drawn as a point; axes that count (pages,
+objects, operations) are labelled in plain numbers (``1,500``, ``20k``, ``3.5M``), never with a
+``1e6`` offset that is easy to miss. :func:`fill_histogram` gives the numbers the fill histogram
+draws, for a report that wants them without a figure.
 
 matplotlib is an optional dependency: install it with ``pip install "zbudjit[plot]"``. It is
 imported only when a figure is built; without it every function raises :class:`ImportError` with
@@ -15,6 +22,7 @@ that install hint (call :func:`require_matplotlib` to check up front).
 >>> path = plots.save(figure, "fill.png")              # doctest: +SKIP
 """
 
+import functools
 import math
 import pathlib
 
@@ -22,8 +30,9 @@ import numpy as np
 
 from .pool import _whole_number
 
-__all__ = ["fill_heatmap_figure", "fill_histogram_figure", "report_figure", "require_matplotlib",
-           "save", "timeline_figure"]
+__all__ = ["PLOT_FORMATS", "fill_heatmap_figure", "fill_histogram", "fill_histogram_figure",
+           "plot_format_of", "replay_figure", "report_figure", "require_matplotlib", "save",
+           "timeline_figure"]
 
 INSTALL_HINT = 'pip install "zbudjit[plot]"'
 DPI = 120
@@ -38,7 +47,12 @@ TIMELINE_OPTIONAL = {
     "written_back_pages": ("pages written back (cumulative)", dict(color="tab:red", linewidth=1.5)),
     "limit_pages": ("pool limit", dict(color="black", linestyle="--", linewidth=1.2)),
 }
+REPLAY_REQUIRED = TIMELINE_REQUIRED + ("objects", "evicted")
 FREE_COLOUR = "0.82"
+NO_DATA = "no data"
+PLOT_FORMATS = ("png", "svg", "pdf")
+"""The formats :func:`save` writes, named by the file's suffix: matplotlib writes each of them
+without a library beyond its own."""
 
 
 # -- matplotlib, imported lazily -----------------------------------------------------------------
@@ -96,16 +110,17 @@ def _check_fill(page_fill, page_size, name="page_fill"):
     return fill.astype(np.int64, copy=False)
 
 
-def _check_timeline(timeline):
-    """``(series, time_label)``: the known series of ``timeline`` as float arrays of one length."""
+def _check_timeline(timeline, required=TIMELINE_REQUIRED):
+    """``(series, time_label)``: the known series of ``timeline`` as float arrays of one length
+    (which may be 0: no samples)."""
     if not hasattr(timeline, "keys") or not hasattr(timeline, "__getitem__"):
         raise TypeError(f"timeline must be a dict of arrays, not {type(timeline).__name__}")
-    missing = [key for key in TIMELINE_REQUIRED if key not in timeline]
+    missing = [key for key in required if key not in timeline]
     if missing:
         raise ValueError(f"timeline is missing the required key(s) {', '.join(map(repr, missing))} "
-                         f"(required: {', '.join(TIMELINE_REQUIRED)})")
+                         f"(required: {', '.join(required)})")
     series = {}
-    for key in TIMELINE_REQUIRED + tuple(TIMELINE_OPTIONAL):
+    for key in dict.fromkeys(required + tuple(TIMELINE_OPTIONAL)):     # what is drawn
         if key not in timeline:
             continue
         values = np.asarray(timeline[key])
@@ -118,8 +133,6 @@ def _check_timeline(timeline):
     if len(set(lengths.values())) > 1:
         listed = ", ".join(f"{key}: {size}" for key, size in lengths.items())
         raise ValueError(f"timeline arrays must all have one length, not ({listed})")
-    if lengths["time"] == 0:
-        raise ValueError("timeline has no samples (its arrays are empty)")
     for key, values in series.items():
         if key == "time":
             continue
@@ -137,21 +150,82 @@ def _check_timeline(timeline):
 
 # -- drawing ---------------------------------------------------------------------------------------
 
+def _count_labels(values):
+    """Counts as tick labels with one unit for the whole axis: ``2,500 5,000 7,500``,
+    ``10k 20k``, ``1.5M 3M``; never an offset or an exponent."""
+    top = max((abs(value) for value in values), default=0)
+    # thousands as "k" only from 10,000: "2,500" reads better than "2.5k"
+    scale, unit = next(((scale, unit) for least, scale, unit in
+                        ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")) if top >= least),
+                       (1, ""))
+    labels = []
+    for value in values:
+        if value == 0:
+            labels.append("0")
+        elif scale > 1:
+            labels.append(f"{value / scale:,.4g}{unit}")
+        else:
+            labels.append(f"{value:,.0f}" if value == round(value) else f"{value:,.4g}")
+    return labels
+
+
+@functools.cache
+def _count_formatter_class():
+    """A matplotlib Formatter of :func:`_count_labels` (made on first use: matplotlib is
+    imported only when a figure is drawn)."""
+    from matplotlib.ticker import Formatter
+
+    class CountFormatter(Formatter):
+        def format_ticks(self, values):
+            return _count_labels(values)
+
+        def __call__(self, value, position=None):
+            return _count_labels([value])[0]
+
+    return CountFormatter
+
+
+def _count_axis(axis, integer=True):
+    """Label ``axis`` (an x or y axis) as a count: plain numbers, whole ones if ``integer``."""
+    from matplotlib.ticker import MaxNLocator
+    if integer:
+        axis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_major_formatter(_count_formatter_class()())
+
+
+def _no_data(axes, text=NO_DATA):
+    """Say in ``axes`` that it has nothing to show, where a reader would look for the data."""
+    axes.text(0.5, 0.5, text, transform=axes.transAxes, ha="center", va="center", color="0.4",
+              fontsize="large")
+
+
+def _line_style(samples):
+    """Markers for a series too short to draw a line (one point), none otherwise."""
+    return dict(marker="o", markersize=5) if samples == 1 else {}
+
+
 def _draw_timeline(axes, series, time_label):
     time = series["time"]
+    points = _line_style(time.size)
     lines = [axes.plot(time, series["pool_pages"], color="tab:blue", linewidth=2,
-                       label="pool pages (used)")[0]]
+                       label="pool pages (used)", **points)[0]]
     for key, (label, style) in TIMELINE_OPTIONAL.items():
         if key in series:
-            lines.append(axes.plot(time, series[key], label=label, **style)[0])
+            if key == "limit_pages" and time.size and np.all(series[key] == series[key][0]):
+                label = f"{label} ({series[key][0]:,.0f} pages)"
+            lines.append(axes.plot(time, series[key], label=label, **style, **points)[0])
     axes.set_xlabel(time_label)
     axes.set_ylabel("pages")
     axes.set_ylim(bottom=0)
     axes.grid(True, alpha=0.3)
+    _count_axis(axes.yaxis)
+    _count_axis(axes.xaxis, integer=False)      # the time may be seconds
+    if time.size == 0:
+        _no_data(axes)
 
     right = axes.twinx()
     lines.append(right.plot(time, series["density"] * 100, color="tab:orange", linewidth=1.5,
-                            linestyle="-.", label="density (right axis)")[0])
+                            linestyle="-.", label="density (right axis)", **points)[0])
     right.set_ylim(0, 105)
     right.set_ylabel("density (% of used-page bytes)", color="tab:orange")
     right.tick_params(axis="y", colors="tab:orange")
@@ -161,23 +235,51 @@ def _draw_timeline(axes, series, time_label):
 
 
 def _draw_histogram(axes, fill, page_size):
-    used = fill[fill > 0]
-    percent = used * (100.0 / page_size)
-    edges = np.linspace(0.0, 100.0, HISTOGRAM_BINS + 1)
-    axes.hist(percent, bins=edges, color="tab:blue", edgecolor="white", linewidth=0.5,
-              label=f"{used.size:,} used pages")
+    edges, counts, mean = _histogram(fill, page_size)
+    # the counts are fill_histogram's, so that a report's numbers and its figure agree
+    axes.hist(edges[:-1], bins=edges, weights=counts, color="tab:blue", edgecolor="white",
+              linewidth=0.5, label=f"{int(counts.sum()):,} used pages")
     axes.set_xlim(0, 100)
     axes.set_xlabel(f"fill (% of the {page_size:,}-byte page)")
     axes.set_ylabel("used pages")
     axes.grid(True, axis="y", alpha=0.3)
-    if used.size:
-        mean = float(percent.mean())
+    _count_axis(axes.yaxis)
+    if mean is not None:
         axes.axvline(mean, color="tab:red", linestyle="--", linewidth=1.5,
                      label=f"mean fill {mean:.1f}%")
         axes.legend(loc="upper left", fontsize="small")
     else:
-        axes.text(0.5, 0.5, "no used pages", transform=axes.transAxes, ha="center", va="center",
-                  color="0.4")
+        _no_data(axes, f"{NO_DATA}: no used pages")
+
+
+def _histogram(fill, page_size):
+    """``(edges, counts, mean)`` of the used pages' fill in % (``fill`` already checked)."""
+    used = fill[fill > 0]
+    percent = used * (100.0 / page_size)
+    edges = np.linspace(0.0, 100.0, HISTOGRAM_BINS + 1)
+    counts, _ = np.histogram(percent, bins=edges)
+    return edges, counts.astype(np.int64), float(percent.mean()) if used.size else None
+
+
+def _draw_objects(axes, series, time_label):
+    """Live objects and objects evicted so far (both counts of objects) over time."""
+    time = series["time"]
+    points = _line_style(time.size)
+    axes.plot(time, series["objects"], color="tab:purple", linewidth=2, label="objects live",
+              **points)
+    evicted = series["evicted"]
+    none = time.size > 0 and not evicted.any()
+    axes.plot(time, evicted, color="tab:red", linewidth=1.5,
+              label="objects evicted (cumulative)" + (": none" if none else ""), **points)
+    axes.set_xlabel(time_label)
+    axes.set_ylabel("objects")
+    axes.set_ylim(bottom=0)
+    axes.grid(True, alpha=0.3)
+    _count_axis(axes.yaxis)
+    _count_axis(axes.xaxis, integer=False)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.12, 1.0), borderaxespad=0, fontsize="small")
+    if time.size == 0:
+        _no_data(axes)
 
 
 def _block_means(fraction, block):
@@ -203,7 +305,7 @@ def timeline_figure(timeline, title="pool occupancy over time"):
         pages, 0..1). Drawn when present: ``"limit_pages"`` (dashed), ``"written_back_pages"``
         (cumulative pages written to the swap file) and ``"stored_pages"`` (pages stored:
         in the pool or same-filled). ``"time_label"`` (str) labels the x axis, ``"pages stored"`` by
-        default. Other keys are ignored.
+        default. Other keys are ignored. Arrays of length 0 draw empty axes that say "no data".
     title : str, optional
         The figure's title.
 
@@ -215,8 +317,8 @@ def timeline_figure(timeline, title="pool occupancy over time"):
     Raises
     ------
     ValueError
-        A required key is missing, the arrays differ in length or are empty, a page count is
-        negative, or density is above 1.
+        A required key is missing, the arrays differ in length, a page count is negative, or
+        density is above 1.
     TypeError
         ``timeline`` is not a mapping, an array is not numeric, or ``time_label`` is not a str.
     ImportError
@@ -228,6 +330,71 @@ def timeline_figure(timeline, title="pool occupancy over time"):
     _draw_timeline(axes, series, time_label)
     axes.set_title(title)
     return figure
+
+
+def replay_figure(timeline, title="trace replay"):
+    """A trace replay over time: the pool's pages against its limit (top), its objects (bottom).
+
+    Parameters
+    ----------
+    timeline : dict
+        As :func:`zbudjit.replay.replay` samples it (``ReplayResult.timeline``). Required:
+        ``"time"``, ``"pool_pages"``, ``"density"``, ``"objects"`` (objects live) and
+        ``"evicted"`` (objects evicted so far, cumulative). Drawn when present: ``"limit_pages"``
+        (the pool's size in pages, dashed; the replay's timeline has it). ``"time_label"``
+        labels the x axes.
+    title : str, optional
+        The figure's title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels sharing the x axis: ``"pool pages"`` (pages used, the pool limit, density on
+        a twin axis) over ``"objects"`` (live, and evicted; "none" in the legend when reclaim
+        never ran).
+
+    Raises
+    ------
+    ValueError, TypeError, ImportError
+        As for :func:`timeline_figure`.
+    """
+    series, time_label = _check_timeline(timeline, REPLAY_REQUIRED)
+    figure = _new_figure((10.0, 7.5))
+    top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+    _draw_timeline(top, series, time_label)
+    top.set_xlabel("")                                  # the shared x axis is labelled below
+    top.set_title("pool pages")
+    _draw_objects(bottom, series, time_label)
+    bottom.set_title("objects")
+    figure.suptitle(title, fontsize="x-large")
+    return figure
+
+
+def fill_histogram(page_fill, page_size):
+    """The numbers :func:`fill_histogram_figure` draws, without matplotlib.
+
+    Parameters
+    ----------
+    page_fill : numpy.ndarray
+        Integer bytes stored on each page, indexed by pfn; 0 is a free or unused page.
+    page_size : int
+        Bytes in a page.
+
+    Returns
+    -------
+    dict
+        ``"bin_edges_percent"`` (33 floats, 0 to 100), ``"used_pages"`` (32 counts: used pages
+        by fill, a bin holding its lower edge; 100% in the last) and ``"mean_fill_percent"``
+        (None if no page is used).
+
+    Raises
+    ------
+    ValueError, TypeError
+        As for :func:`fill_histogram_figure`.
+    """
+    page_size = _whole_number(page_size, "page_size", 1)
+    edges, counts, mean = _histogram(_check_fill(page_fill, page_size), page_size)
+    return {"bin_edges_percent": edges, "used_pages": counts, "mean_fill_percent": mean}
 
 
 def fill_histogram_figure(page_fill, page_size, title="page fill"):
@@ -341,6 +508,8 @@ def fill_heatmap_figure(before, after, page_size, title="page fill by pfn", *, m
                                      facecolor="white", edgecolor="none"))
         used = int(np.count_nonzero(fill))
         axes.set_title(f"{when} compaction: {used:,} pages used")
+        if pfns == 0:
+            _no_data(axes)
         axes.set_xlabel(f"{unit} mod {width:,}"
                         + ("" if block == 1 else f"  (each cell = {block:,} pages)"))
         if axes is panels[0]:
@@ -394,25 +563,51 @@ def report_figure(timeline, page_fill, page_size, title="zbudjit demo"):
 
 
 def save(figure, path):
-    """Write ``figure`` to ``path`` as a PNG at 120 dpi.
+    """Write ``figure`` to ``path`` in the format its suffix names: PNG (at 120 dpi), SVG or PDF.
 
     Parameters
     ----------
     figure : matplotlib.figure.Figure
         A figure from this module (or any matplotlib figure).
     path : str or os.PathLike
-        The file to write; its directory must exist (none is created). The format is PNG
-        whatever the suffix.
+        The file to write, ending in ``.png``, ``.svg`` or ``.pdf`` (any case); its directory
+        must exist (none is created).
 
     Returns
     -------
     pathlib.Path
         ``path``.
+
+    Raises
+    ------
+    ValueError
+        The suffix is none of :data:`PLOT_FORMATS` (nothing is written).
+    ImportError
+        matplotlib is missing.
     """
     path = pathlib.Path(path)
+    plot_format = plot_format_of(path)
     _, FigureCanvasAgg = _matplotlib()
     from matplotlib.backend_bases import FigureCanvasBase
     if type(figure.canvas) is FigureCanvasBase:        # a bare Figure(): draw it with Agg
         FigureCanvasAgg(figure)
-    figure.savefig(path, dpi=DPI, format="png")
+    # SVG and PDF keep text as text; a fixed date keeps the same figure's file the same bytes
+    metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(plot_format)
+    figure.savefig(path, dpi=DPI, format=plot_format, metadata=metadata)
     return path
+
+
+def plot_format_of(path):
+    """The format :func:`save` writes to ``path``: its suffix, lower-cased and without the dot.
+
+    Raises
+    ------
+    ValueError
+        The suffix is none of :data:`PLOT_FORMATS`; the message names the path and the formats.
+    """
+    suffix = pathlib.Path(path).suffix.lower().lstrip(".")
+    if suffix not in PLOT_FORMATS:
+        shown = f".{suffix}" if suffix else "no suffix"
+        raise ValueError(f"{path}: cannot write a plot with {shown}; name the file .png, .svg "
+                         "or .pdf")
+    return suffix

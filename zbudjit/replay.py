@@ -10,29 +10,42 @@ pool's statistics as it goes; :func:`synthetic_trace` makes a zswap-like one.
 File formats (:func:`load_trace` and :func:`save_trace` choose by suffix)
 -------------------------------------------------------------------------
 ``.csv``
-    A header line naming the columns ``op``, ``id`` and ``size`` (in any order; other columns are
-    ignored), then one record per line::
+    UTF-8 text (a leading byte-order mark is allowed), read with Python's :mod:`csv` module: a
+    header row naming the columns ``op``, ``id`` and ``size`` (in any order, any case; other
+    columns are ignored), then one record per row::
 
+        # a comment line
         op,id,size
         alloc,17,1234
-        free,17,
+        "free","17",
 
-    ``op`` is ``alloc`` / ``free``, or ``a`` / ``f``, or ``store`` / ``invalidate``, in any case.
-    ``size`` is the object's size in bytes for an alloc (at least 1); for a free it may be empty
-    and is ignored. Blank lines are skipped (they still count in line numbers).
+    Fields may be quoted, and spaces around them are ignored. ``op`` is ``alloc`` / ``free``, or
+    ``a`` / ``f``, or ``store`` / ``invalidate``, in any case. ``size`` is the object's size in
+    bytes for an alloc (at least 1); for a free it may be empty and is ignored. Blank lines and
+    comment lines (whose first character other than a space is ``#``) are skipped, before the
+    header too; they still count in line numbers.
 ``.npz``
     A NumPy archive with three 1-D arrays of equal length: ``op`` (uint8 codes ``ALLOC = 0``,
     ``FREE = 1``, or the names above as strings), ``id`` and ``size`` (integers).
 
-A malformed file raises ValueError naming the file and the line (CSV) or record (NPZ) and what is
-wrong; a missing file raises FileNotFoundError. Whether each size fits the pool is checked by
-:func:`replay`, since it depends on the pool.
+Errors
+------
+A damaged or malformed file, and records that break the rules above, raise :class:`TraceError`
+(a ValueError) naming the file and the line (CSV) or record (NPZ) and what is wrong, whatever the
+bytes: never the UnicodeDecodeError, csv.Error or zipfile error underneath. A missing or unreadable
+file raises the OSError of opening it (FileNotFoundError, PermissionError), and a path with neither
+suffix a plain ValueError. Whether each size fits the pool is checked by :func:`replay`, since it
+depends on the pool.
 """
 
+import csv
+import gc
+import io
 import math
 import time
+import zipfile
+from contextlib import contextmanager
 from dataclasses import InitVar, dataclass
-from operator import methodcaller
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +62,37 @@ FREE = 1
 TIME_LABEL = "operations replayed"
 OP_NAMES = {"alloc": ALLOC, "a": ALLOC, "store": ALLOC, "free": FREE, "f": FREE, "invalidate": FREE}
 COLUMNS = ("op", "id", "size")
-TIMELINE_KEYS = ("time", "pool_pages", "density", "objects", "bytes_stored", "evicted")
+TIMELINE_KEYS = ("time", "pool_pages", "density", "objects", "bytes_stored", "evicted",
+                 "limit_pages")
 _NOT_AN_OP = 255
+SHOWN_FIELD = 40
+"""Characters of a bad field quoted in a message; a longer field is cut, so that a damaged file
+gives a message of one readable line."""
+
+
+class TraceError(ValueError):
+    """A trace breaks the trace rules, or a trace file is damaged or malformed.
+
+    The message names where: the file and its line (CSV) or record (NPZ), or the record of a trace
+    made in memory.
+    """
+
+
+class _Origin:
+    """Where each record of a trace came from, for messages: ``record 6`` (a trace made in
+    memory), ``t.npz: record 6`` or ``t.csv: line 8``.
+
+    ``prefix`` starts messages about the whole trace (its arrays' shapes, their dtypes). A plain
+    class rather than a closure, so that a trace read from a file can still be pickled.
+    """
+
+    def __init__(self, path=None, lines=None):
+        self.path, self.lines = path, lines
+        self.prefix = "" if path is None else f"{path}: "
+
+    def __call__(self, i):
+        place = f"record {i}" if self.lines is None else f"line {self.lines[i]}"
+        return self.prefix + place
 
 
 # ---------------------------------------------------------------------------------------------
@@ -72,8 +114,9 @@ class Trace:
         checks it). Ignored for a FREE and stored as 0.
 
     The arrays are converted to ``uint8`` / ``int64`` / ``int64``. Records that break the rules
-    above, or arrays of different lengths, raise ValueError naming the record (``where(i)``, if
-    given, says where record ``i`` came from instead: a file reader passes one naming lines).
+    above, or arrays of different lengths, raise :class:`TraceError` (a ValueError) naming the
+    record (``where(i)``, if given, says where record ``i`` came from instead: a file reader passes
+    one naming lines; :meth:`origin` answers with it later).
     """
 
     ops: np.ndarray
@@ -82,12 +125,19 @@ class Trace:
     where: InitVar[object] = None
 
     def __post_init__(self, where):
-        checked = _checked_records(self.ops, self.ids, self.sizes, where or "record {}".format)
+        where = _Origin() if where is None else where
+        checked = _checked_records(self.ops, self.ids, self.sizes, where)
         for name, values in zip(("ops", "ids", "sizes"), checked):
             object.__setattr__(self, name, values)      # how a frozen dataclass sets its fields
+        object.__setattr__(self, "_origin", where)      # not a field: traces compare by records
 
     def __len__(self):
         return int(self.ops.size)
+
+    def origin(self, i):
+        """Where record ``i`` came from, as messages name it: ``"record 6"`` for a trace made in
+        memory, ``"t.csv: line 8"`` or ``"t.npz: record 6"`` for one read by :func:`load_trace`."""
+        return self._origin(i)
 
     def peak_live(self):
         """The most ids live at once while the trace is replayed (an upper bound on zbud's pages
@@ -101,28 +151,30 @@ class Trace:
 def _checked_records(ops, ids, sizes, where):
     """The three columns as uint8 / int64 / int64 arrays, or ValueError at the first bad record.
 
-    ``where(i)`` says where record ``i`` came from ("line 7" of a file, "record 6" of a trace).
+    ``where(i)`` says where record ``i`` came from ("line 7" of a file, "record 6" of a trace);
+    its ``prefix``, if it has one, starts the messages about whole arrays.
     """
+    prefix = getattr(where, "prefix", "")
     columns = dict(zip(COLUMNS, map(np.asarray, (ops, ids, sizes))))
     for name, values in columns.items():
         if values.ndim != 1:
-            raise ValueError(f"{name} must be a 1-D array, got shape {values.shape}")
+            raise TraceError(f"{prefix}{name} must be a 1-D array, got shape {values.shape}")
     if len({values.size for values in columns.values()}) > 1:
-        raise ValueError("ragged lengths: " + ", ".join(f"{name} has {values.size} records"
-                                                         for name, values in columns.items()))
-    ops = _op_codes(columns["op"], where)
-    ids = _int64_column(columns["id"], "id", where)
-    sizes = _int64_column(columns["size"], "size", where, ignore=ops == FREE)
+        raise TraceError(prefix + "ragged lengths: " + ", ".join(
+            f"{name} has {values.size} records" for name, values in columns.items()))
+    ops = _op_codes(columns["op"], where, prefix)
+    ids = _int64_column(columns["id"], "id", where, prefix)
+    sizes = _int64_column(columns["size"], "size", where, prefix, ignore=ops == FREE)
     bad = np.flatnonzero((ids < 0) | ((ops == ALLOC) & (sizes < 1)))
     if bad.size:
         i = bad[0]
         if ids[i] < 0:
-            raise ValueError(f"{where(i)}: negative id {ids[i]}")
-        raise ValueError(f"{where(i)}: alloc size {sizes[i]} is not a positive number of bytes")
+            raise TraceError(f"{where(i)}: negative id {ids[i]}")
+        raise TraceError(f"{where(i)}: alloc size {sizes[i]} is not a positive number of bytes")
     return ops, ids, sizes
 
 
-def _op_codes(values, where):
+def _op_codes(values, where, prefix=""):
     """The op column, an array of codes or names or a list of names (a CSV column), as uint8."""
     if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
         ops = np.where((values == ALLOC) | (values == FREE), values, _NOT_AN_OP).astype(np.uint8)
@@ -132,33 +184,41 @@ def _op_codes(values, where):
         codes = {name: OP_NAMES.get(_text(name).strip().lower(), _NOT_AN_OP) for name in set(names)}
         ops = np.fromiter(map(codes.__getitem__, names), np.uint8, len(names))
     else:
-        raise ValueError(f"op must hold integer codes ({ALLOC} = alloc, {FREE} = free) or names, "
-                         f"not {values.dtype}")
+        raise TraceError(f"{prefix}op must hold integer codes ({ALLOC} = alloc, {FREE} = free) or "
+                         f"names, not {values.dtype}")
     bad = np.flatnonzero(ops == _NOT_AN_OP)
     if bad.size:
-        raise ValueError(f"{where(bad[0])}: unknown op {_text(values[bad[0]])!r} (expected "
+        raise TraceError(f"{where(bad[0])}: unknown op {_shown(_text(values[bad[0]]))} (expected "
                          f"alloc/free, a/f, store/invalidate, or the codes {ALLOC}/{FREE})")
     return ops
 
 
-def _int64_column(values, name, where, ignore=None):
-    """An integer column as int64; ValueError for non-integers or values beyond int64. Records
+def _int64_column(values, name, where, prefix="", ignore=None):
+    """An integer column as int64; TraceError for non-integers or values beyond int64. Records
     where ``ignore`` is True (a FREE's size) read as 0, whatever they hold."""
     if values.size == 0:
         return np.empty(0, np.int64)        # np.asarray([]) is float64: an empty list is fine
     if values.dtype.kind not in "iu":
-        raise ValueError(f"{name} must hold integers, not {values.dtype}")
+        raise TraceError(f"{prefix}{name} must hold integers, not {values.dtype}")
     if ignore is not None:
         values = np.where(ignore, 0, values)
     too_big = np.flatnonzero(values > np.iinfo(np.int64).max)
     if too_big.size:
-        raise ValueError(f"{where(too_big[0])}: {name} {values[too_big[0]]} is too large "
+        raise TraceError(f"{where(too_big[0])}: {name} {values[too_big[0]]} is too large "
                          "(over 2**63 - 1)")
     return values.astype(np.int64)
 
 
 def _text(value):
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _shown(text):
+    """``text`` quoted for a message, cut to :data:`SHOWN_FIELD` characters."""
+    text = str(text).strip()
+    if len(text) <= SHOWN_FIELD:
+        return repr(text)
+    return f"{text[:SHOWN_FIELD]!r}... ({len(text):,} characters)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,49 +235,97 @@ def _format(path):
 def load_trace(path):
     """Read a trace from a ``.csv`` or ``.npz`` file (see the module docstring for the formats).
 
+    Returns
+    -------
+    Trace
+        Its :meth:`Trace.origin` names the file and line (CSV) or record (NPZ) of each record.
+
     Raises
     ------
-    FileNotFoundError
-        ``path`` does not exist.
+    TraceError
+        A damaged or malformed file (a ValueError): the message names the file, the line (CSV) or
+        record (NPZ) and what is wrong.
+    OSError
+        ``path`` cannot be opened (FileNotFoundError, PermissionError, IsADirectoryError).
     ValueError
-        Unknown suffix, or a malformed file: the message names the file, the line (CSV) or record
-        (NPZ) and what is wrong.
+        ``path`` ends in neither ``.csv`` nor ``.npz``.
     """
     return _load_csv(path) if _format(path) == ".csv" else _load_npz(path)
 
 
 def _load_csv(path):
-    with open(path, encoding="utf-8", newline="") as csv_file:
-        try:
-            lines = csv_file.read().splitlines()
-        except UnicodeDecodeError as error:
-            raise ValueError(f"{path}: not a text file ({error})") from None
-    if not lines:
-        raise ValueError(f"{path}: empty file; expected a header line 'op,id,size'")
-    header = [name.strip().lower() for name in lines[0].split(",")]
+    with open(path, "rb") as csv_file:
+        raw = csv_file.read()
+    try:
+        text = raw.decode("utf-8-sig")                 # a byte-order mark is no part of the header
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise TraceError(f"{path}: line {line}: not a text file (byte {raw[error.start]:#04x} "
+                         f"at offset {error.start:,} is not UTF-8)") from None
+    del raw
+    # A list per row, a million rows: the garbage collector would walk them over and over, and
+    # take four times as long as the parsing itself
+    with _collector_paused():
+        header, header_line, rows, numbers = _csv_rows(path, text)
+        where = _Origin(path, np.array(numbers, np.int64))
+        widths = np.fromiter(map(len, rows), np.int64, len(rows))
+        wrong = np.flatnonzero(widths != len(header))
+        if wrong.size:
+            i = wrong[0]
+            raise TraceError(f"{where(i)}: expected {len(header)} fields ({','.join(header)}), "
+                             f"got {widths[i]}")
+        fields = dict(zip(header, zip(*rows))) if rows else dict.fromkeys(header, ())
+        del rows
+        ops = _op_codes(list(fields["op"]), where)
+        sizes = [text if op == ALLOC else "0" for text, op in zip(fields["size"], ops.tolist())]
+        ids, sizes = _parse_ints(fields["id"], "id", where), _parse_ints(sizes, "size", where)
+    return Trace(ops, ids, sizes, where)
+
+
+def _csv_rows(path, text):
+    """``(header, its line number, rows, their line numbers)`` of a CSV trace's text: the header
+    lower-cased and stripped, and every row that is not blank or a comment, as the csv module
+    splits it."""
+    lines = io.StringIO(text, newline="")
+    if "#" in text:
+        # comment lines become blank lines rather than vanish, so that the reader's line numbers
+        # stay the file's
+        lines = ("\n" if line.lstrip().startswith("#") else line for line in lines)
+    reader = csv.reader(lines, skipinitialspace=True)
+    header, header_line, rows, numbers = None, 0, [], []
+    try:
+        for row in reader:
+            if not row or (len(row) == 1 and not row[0].strip()):       # a blank line
+                continue
+            if header is None:
+                header, header_line = [name.strip().lower() for name in row], reader.line_num
+            else:
+                rows.append(row)
+                numbers.append(reader.line_num)
+    except csv.Error as error:                          # a field over the csv module's size limit
+        raise TraceError(f"{path}: line {reader.line_num}: not readable as CSV "
+                         f"({error})") from None
+    if header is None:
+        raise TraceError(f"{path}: empty file (no header row); expected a header line "
+                         "'op,id,size'")
     for name in COLUMNS:
         if header.count(name) != 1:
             problem = "missing" if name not in header else "repeated"
-            raise ValueError(f"{path}: line 1: {problem} column {name!r}; the header must name the "
-                             f"columns op,id,size (got {lines[0]!r})")
-    rows = list(filter(str.strip, lines[1:]))           # blank lines skipped
+            raise TraceError(f"{path}: line {header_line}: {problem} column {name!r}; the header "
+                             f"must name the columns op,id,size (got {_shown(','.join(header))})")
+    return header, header_line, rows, numbers
 
-    def where(i):                                       # called only to name a bad line
-        return f"{path}: line {[n for n, line in enumerate(lines[1:], 2) if line.strip()][i]}"
 
-    if set(map(methodcaller("count", ","), rows)) - {len(header) - 1}:
-        i = next(i for i, row in enumerate(rows) if row.count(",") != len(header) - 1)
-        raise ValueError(f"{where(i)}: expected {len(header)} fields ({','.join(header)}), "
-                         f"got {rows[i].count(',') + 1}")
-    # Every row has the same number of fields, so one split of the joined rows gives the fields
-    # row-major: no list per row (a million small lists cost more in garbage collection than
-    # the parsing itself).
-    fields = ",".join(rows).split(",") if rows else []
-    columns = {name: fields[k::len(header)] for k, name in enumerate(header)}
-    ops = _op_codes(columns["op"], where)
-    sizes = [text if op == ALLOC else "0" for text, op in zip(columns["size"], ops.tolist())]
-    return Trace(ops, _parse_ints(columns["id"], "id", where), _parse_ints(sizes, "size", where),
-                 where)
+@contextmanager
+def _collector_paused():
+    """Within the block, no garbage collection (after it, as it was before)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _parse_ints(texts, name, where):
@@ -229,38 +337,76 @@ def _parse_ints(texts, name, where):
         pass
     for i, text in enumerate(texts):
         if not text.strip():
-            raise ValueError(f"{where(i)}: {name} is missing")
+            raise TraceError(f"{where(i)}: {name} is missing")
         try:
             value = int(text)
         except ValueError:
-            raise ValueError(f"{where(i)}: {name} {text.strip()!r} is not an integer") from None
+            raise TraceError(f"{where(i)}: {name} {_shown(text)} is not an integer") from None
         if not -2 ** 63 <= value < 2 ** 63:
-            raise ValueError(f"{where(i)}: {name} {text.strip()} is out of range")
+            raise TraceError(f"{where(i)}: {name} {text.strip()} is out of range")
     raise AssertionError("a column that did not convert had no bad line")
 
 
+NPY_MAGIC = b"\x93NUMPY"
+
+
 def _load_npz(path):
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise
-    except Exception as error:        # zipfile, pickle and format errors alike: not a trace file
-        raise ValueError(f"{path}: not a readable .npz archive ({error})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path}: a single .npy array, not an .npz archive of op, id and size")
-    with archive:
-        missing = [name for name in COLUMNS if name not in archive.files]
-        if missing:
-            raise ValueError(f"{path}: missing array {missing[0]!r}; an .npz trace holds arrays "
-                             f"op, id and size (found {sorted(archive.files)})")
+    with open(path, "rb") as npz_file:                  # OSErrors of opening the file are its own
         try:
-            columns = [archive[name] for name in COLUMNS]
-        except Exception as error:
-            raise ValueError(f"{path}: cannot read the arrays ({error})") from None
+            archive = zipfile.ZipFile(npz_file)
+        except Exception as error:      # zipfile fails in many ways on bytes that are not a zip
+            npz_file.seek(0)
+            if npz_file.read(len(NPY_MAGIC)) == NPY_MAGIC:
+                raise TraceError(f"{path}: a single .npy array, not an .npz archive of op, id "
+                                 "and size") from None
+            raise TraceError(f"{path}: not a readable .npz archive ({_reason(error)})") from None
+        with archive:
+            members = {}
+            try:
+                for info in archive.infolist():
+                    members.setdefault(info.filename.removesuffix(".npy"), info)
+            except Exception as error:
+                raise TraceError(f"{path}: not a readable .npz archive ({_reason(error)})") \
+                    from None
+            missing = [name for name in COLUMNS if name not in members]
+            if missing:
+                raise TraceError(f"{path}: missing array {missing[0]!r}; an .npz trace holds "
+                                 f"arrays op, id and size (found {sorted(members)[:10]})")
+            columns = [_npz_array(path, archive, members[name], name) for name in COLUMNS]
+    return Trace(*columns, where=_Origin(path))
+
+
+def _npz_array(path, archive, info, name):
+    """One array of an .npz archive. The header's shape is checked against the bytes that follow
+    it before any array is made, so that a damaged header cannot ask for terabytes."""
     try:
-        return Trace(*columns)
-    except ValueError as error:                 # "record 6: ...", numbered as in the file
-        raise ValueError(f"{path}: {error}") from None
+        with archive.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                           (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+            if read_header is None:
+                raise ValueError(f"unsupported .npy format version {version}")
+            shape, fortran_order, dtype = read_header(member)
+            if dtype.hasobject:
+                raise ValueError(f"array {name!r} holds Python objects (a pickle)")
+            data = member.read()
+        expected = math.prod(shape) * dtype.itemsize
+        if len(data) != expected:
+            raise ValueError(f"array {name!r} of shape {shape} needs {expected:,} bytes, the "
+                             f"archive holds {len(data):,}")
+        if dtype.itemsize == 0:
+            return np.zeros(shape, dtype)
+        return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran_order else "C")
+    except MemoryError:
+        raise
+    except Exception as error:          # zipfile, zlib and numpy's header parser alike
+        raise TraceError(f"{path}: cannot read the arrays ({_reason(error)})") from None
+
+
+def _reason(error):
+    """An exception of a library underneath, in words for a message: its own, cut short."""
+    text = str(error) or type(error).__name__
+    return text if len(text) <= 200 else text[:200] + "..."
 
 
 def save_trace(trace, path):
@@ -296,8 +442,9 @@ class ReplayResult:
         Equal-length arrays sampled during the replay: ``"time"`` (records replayed, strictly
         increasing, the last one the final state), ``"pool_pages"`` (pages used), ``"density"``,
         ``"objects"`` and ``"bytes_stored"`` (the whole pool's), ``"evicted"`` (objects reclaimed
-        so far, cumulative; zeros unless ``on_full="reclaim"``); and ``"time_label"``, the
-        string ``"operations replayed"``.
+        so far, cumulative; zeros unless ``on_full="reclaim"``), ``"limit_pages"`` (the pool's
+        size in pages, the most it can use); and ``"time_label"``, the string
+        ``"operations replayed"``.
     final : Stats
         The pool's statistics at the end.
     ops : int
@@ -357,10 +504,11 @@ class _Replayer:
         if bad.size:
             i = bad[0]
             if ops[i] == FREE:
-                raise ValueError(f"record {i}: free of id {trace.ids[i]}, which is not live "
-                                 "(never allocated, or already freed); the pool was not touched")
-            raise ValueError(f"record {i}: size {sizes[i]} is out of range 1..{pool.max_size} for "
-                             "this pool; the pool was not touched")
+                raise TraceError(f"{trace.origin(i)}: free of id {trace.ids[i]}, which is not "
+                                 "live (never allocated, or already freed); the pool was not "
+                                 "touched")
+            raise ValueError(f"{trace.origin(i)}: size {sizes[i]} is out of range "
+                             f"1..{pool.max_size} for this pool; the pool was not touched")
 
         self.replacing = (ops == ALLOC) & live_before
         first_op = np.zeros(n + 1, np.int64)                  # each record's first pool op
@@ -476,7 +624,7 @@ class _Replayer:
     def sample(self, records_done):
         pool = self.pool
         self.rows.append((records_done, pool.pages_used, pool.density, pool.objects,
-                          pool.bytes_stored, self.evicted))
+                          pool.bytes_stored, self.evicted, pool.pages_total))
 
     def verify(self):
         live = np.flatnonzero(self.handle_of)
@@ -541,9 +689,13 @@ def replay(trace, pool, samples=200, progress=False, on_full="error", *, write=F
 
     Raises
     ------
+    TraceError
+        A FREE of an id that is not live, naming the earliest such record (by
+        :meth:`Trace.origin`: its file and line, for a trace read from a file). The whole trace is
+        checked first, so the pool is untouched.
     ValueError
-        A FREE of an id that is not live, or an ALLOC size outside ``1..pool.max_size``, naming
-        the earliest such record. The whole trace is checked first, so the pool is untouched.
+        An ALLOC size outside ``1..pool.max_size``, naming the earliest such record; the pool is
+        untouched.
     PoolFullError
         ``on_full="error"`` and an ALLOC does not fit (see ``on_full``).
     """

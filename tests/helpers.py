@@ -50,9 +50,22 @@ def snapshot(pool, lru=True):
     return {
         "stats": pool.stats(),
         "lru": pool.lru_order().tolist() if lru else None,
-        "objects": {int(h): (int(p), int(o), b) for h, p, o, b
+        "objects": {relative_handle(pool, h): (int(p), int(o), b) for h, p, o, b
                     in zip(handles, pfns, offsets, unragged(data, data_offsets))},
     }
+
+
+def relative_handle(pool, handle):
+    """``handle`` with its generation counted from the pool's generation origin, so that handles
+    of two pools that did the same things compare equal."""
+    handle = int(handle)
+    generation = ((handle >> 32) - int(pool._counters[t.C_GENERATION_ORIGIN])) % 2**32
+    return generation << 32 | handle & 0xFFFFFFFF
+
+
+def last_generation(pool):
+    """The generation a slot of ``pool`` retires after: the one before the pool's origin."""
+    return (int(pool._counters[t.C_GENERATION_ORIGIN]) - 1) % 2**32
 
 
 def engine_lists(pool):

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import zbudjit as zj
 from zbudjit.engine import tables as t
 from zbudjit.policies.zbud import kernels as zbud
-from helpers import assert_same_as_spec, engine_lists, make_pair, ragged, snapshot
+from helpers import assert_same_as_spec, engine_lists, last_generation, make_pair, ragged, snapshot
 
 
 @pytest.fixture
@@ -140,9 +140,9 @@ def test_generation_exhausted_slot_is_retired():
     pool = zj.Pool(pages=4)
     h, = pool.alloc([10])
     pool.free([h])
-    pool._handles[0]["generation"] = 0xFFFFFFFF        # as if freed 2**32 - 1 times
+    pool._handles[0]["generation"] = last_generation(pool)   # as if freed 2**32 - 1 times
     last, = pool.alloc([10])
-    assert last >> 32 == 0xFFFFFFFF
+    assert last >> 32 == last_generation(pool)
     pool.free([last])
     pool.check()
     fresh, = pool.alloc([10])
@@ -163,9 +163,9 @@ def test_failed_free_puts_back_a_slot_it_retired(side):
     assert pool.locate([first, last])[1].tolist() == [0, 4096 - 2048]
     victim, size = (first, 100) if side == "FIRST" else (last, 2000)
     pool.free([victim])
-    pool._handles[(victim & 0xFFFFFFFF) - 1]["generation"] = 0xFFFFFFFF
+    pool._handles[(victim & 0xFFFFFFFF) - 1]["generation"] = last_generation(pool)
     victim, = pool.alloc([size])                          # back on the same side, last generation
-    assert victim >> 32 == 0xFFFFFFFF
+    assert victim >> 32 == last_generation(pool)
     unchanged(pool, lambda: pool.free([victim, 12345]), zj.InvalidHandleError, "index 1")
 
 

@@ -36,8 +36,11 @@ def test_pfns_beyond_2_to_the_31(tmp_path):
     """Index types are wide enough: objects on pages past 2**31 (an 8 TiB sparse arena)."""
     pages = 2**31 + 16
     pool = zj.Pool(pages=pages, path=tmp_path / "arena.bin")
-    # Filling 2**31 pages is out of reach here: start the never-used pfns just below the top.
+    # Filling 2**31 pages is out of reach here: start the never-used pfns just below the top, as
+    # if the pages below had been used, and so had been given their disk blocks already (the
+    # reservation would otherwise give all 8 TiB of them blocks now).
     pool._counters[t.C_PAGE_WATERMARK] = pages - 8
+    pool._arena_file.reserved = (pages - 8) * pool.page_size
     handles = pool.store(np.arange(4000 * 6, dtype=np.uint64).astype(np.uint8), np.arange(7) * 4000)
     pfns, offsets = pool.locate(handles)
     assert pfns.tolist() == list(range(pages - 8, pages - 2))

@@ -187,9 +187,12 @@ def test_a_batch_is_its_pages_stored_one_by_one(real_pages, pool_pages, limit):
     calls = []
     store = batch_pool.store
     batch_pool.store = lambda *a: calls.append(1) or store(*a)
-    outcome = batch.store(np.arange(len(pages)), pages)
+    ids = np.arange(len(pages))
+    outcome = batch.store(ids, pages)
+    assert np.array_equal(outcome, batch.locations(ids))     # where each page is when it returns
     for i in range(len(pages)):
-        assert single.store([i], pages[i:i + 1])[0] == outcome[i]
+        assert single.store([i], pages[i:i + 1])[0] == single.locations([i])[0]
+    assert np.array_equal(outcome, single.locations(ids))
     assert batch.stats() == single.stats()
     assert snapshot(batch_pool) == snapshot(single_pool)
     assert np.array_equal(batch.load(np.arange(len(pages))), pages)
@@ -316,7 +319,7 @@ def test_runtime_failures_are_one_line(capsys, tmp_path, monkeypatch):
     trace = tmp_path / "bad.csv"
     trace.write_text("op,id,size\nalloc,1,100\nfrob,2,100\n")
     code, out, err = run_cli(capsys, "replay", str(trace))
-    assert code == 2 and len(err.splitlines()) == 1 and "line 3" in err
+    assert code == 3 and len(err.splitlines()) == 1 and "line 3" in err
     (tmp_path / "empty").mkdir()
     code, out, err = run_cli(capsys, "zswap", str(tmp_path / "empty"))
     assert code == 2 and len(err.splitlines()) == 1 and "no pages" in err

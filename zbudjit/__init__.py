@@ -7,14 +7,21 @@
 3
 """
 
-from .errors import CorruptionError, InvalidHandleError, PoolError, PoolFullError
+# First: it points Numba's cache away from the package before the modules below define their
+# @njit(cache=True) kernels, which fix their cache directory as they are defined.
+from . import _numba_cache  # noqa: F401
+
+from .errors import CorruptionError, FileInUseError, InvalidHandleError, PoolError, PoolFullError
 from .persist import SaveError, SaveNotFoundError
 from .policies.zsmalloc.classes import huge_class_size, size_class_table
 from .pool import POLICIES, CompactResult, Pool, ReclaimResult, Stats
 from .frontends.zswap import Zswap, ZswapStats
+from .replay import TraceError
+from . import results
 
 __version__ = "0.1.0"
 
-__all__ = ["POLICIES", "CompactResult", "CorruptionError", "InvalidHandleError", "Pool", "PoolError",
-           "PoolFullError", "ReclaimResult", "SaveError", "SaveNotFoundError", "Stats", "Zswap",
-           "ZswapStats", "__version__", "huge_class_size", "size_class_table"]
+__all__ = ["POLICIES", "CompactResult", "CorruptionError", "FileInUseError", "InvalidHandleError",
+           "Pool", "PoolError", "PoolFullError", "ReclaimResult", "SaveError", "SaveNotFoundError",
+           "Stats", "TraceError", "Zswap", "ZswapStats", "__version__", "huge_class_size",
+           "results", "size_class_table"]

@@ -18,6 +18,10 @@ class InvalidHandleError(PoolError, ValueError):
     """A handle is not a live handle of this pool: zero, freed, forged, or repeated in one free batch."""
 
 
+class FileInUseError(PoolError):
+    """A file a pool or frontend would map (an arena, a swap file) is locked by another user."""
+
+
 class CorruptionError(PoolError):
     """:meth:`zbudjit.Pool.check` found tables that contradict each other."""
 

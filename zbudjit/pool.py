@@ -11,18 +11,31 @@ NEED_ROOM, and only then does the pool grow them (:meth:`Pool._reserve`) and cal
 kernels never run out of room half way; a batch that fails puts back what was resized.
 """
 
+from __future__ import annotations
+
+import functools
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import errors
 from .engine import datapath
 from .engine import tables as t
+from .engine.files import LockedFile
 from .errors import CorruptionError, InvalidHandleError, PoolError, PoolFullError
 from .policies import REGISTRY as POLICIES
 
+#: uint64 handles, as every batch call returns and takes them
+Handles = NDArray[np.uint64]
+#: reclaim's callback: (handles, data, offsets) -> a bool array (True: written back) or None (all)
+Writeback = Callable[[Handles, NDArray[np.uint8], NDArray[np.int64]], "ArrayLike | None"]
+
 INT64 = np.dtype(np.int64)
+INT64_MAX = 2**63 - 1
 UINT64 = np.dtype(np.uint64)
 NO_DATA = np.empty(0, np.uint8)          # alloc's "no bytes to copy" (never written: length 0)
 NO_OFFSETS = np.empty(0, np.int64)
@@ -96,8 +109,11 @@ def _integer_array(values, name, dtype, out_of_range):
     return np.ascontiguousarray(values, dtype=dtype) if values.dtype != dtype else values
 
 
-def _whole_number(value, name, low, high=None):
-    """``value`` as an int; TypeError unless it is an integer, ValueError outside [low, high]."""
+def _whole_number(value, name, low, high=INT64_MAX):
+    """``value`` as an int; TypeError unless it is an integer, ValueError outside [low, high]
+    (by default the int64 range: a larger number would reach a kernel as a Python object, which
+    Numba refuses with a TypingError). ``high=None``: no upper bound, for a limit that a caller
+    clamps (``min(value, INT64_MAX)``: "at most" a number that large means "no limit")."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
     if value < low or (high is not None and value > high):
@@ -132,14 +148,29 @@ def _bytes(data):
 
 
 def _file_arena(path, nbytes, create):
-    """The arena as a shared mapping of a file; a new file is sparse, so only written pages use disk
-    (and only touched pages use memory)."""
-    if create:
-        with open(path, "xb") as arena_file:
-            arena_file.truncate(nbytes)
-    elif os.path.getsize(path) != nbytes:
-        raise ValueError(f"arena file {path} holds {os.path.getsize(path)} bytes, not {nbytes}")
-    return np.memmap(path, dtype=np.uint8, mode="r+", shape=(nbytes,))
+    """``(file, arena)``: the arena file, locked (:class:`engine.files.LockedFile`), and the arena
+    as a shared mapping of it. A new file is sparse, so only written pages use disk (and only
+    touched pages use memory); a new file is removed again if it cannot be mapped."""
+    arena_file = LockedFile(path, nbytes, create, "arena file")
+    try:
+        return arena_file, arena_file.map()
+    except BaseException:
+        arena_file.close()
+        if create:
+            os.unlink(path)
+        raise
+
+
+def _locked(method):
+    """Run ``method`` holding the pool's lock: one batch at a time in a pool (the kernels release
+    the GIL, so several pools still run in parallel); a closed pool raises PoolError."""
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            if self._arena is None:
+                self._refuse_closed()
+            return method(self, *args, **kwargs)
+    return locked
 
 
 class Pool:
@@ -169,10 +200,19 @@ class Pool:
     Every batch call behaves as its elements applied one by one in array order, and is
     all-or-nothing: on any error it raises and leaves the pool exactly as it was.
     Object bytes are undefined from :meth:`alloc` until they are written.
+
+    A pool may be shared by threads: each call holds the pool's lock for its whole batch, so
+    calls run one at a time and each sees the others whole (the kernels release the GIL, so
+    several pools run in parallel). A file-backed arena is locked for as long as the pool lives
+    (FileInUseError for a second pool on it, in this process or another), and its pages get disk
+    blocks before anything is written into them (PoolFullError, pool unchanged, on a full disk).
+    Handles carry the pool's own generation origin, drawn at random, so a handle of another pool
+    is rejected as stale (except by a chance of about one in 2**32).
     """
 
-    def __init__(self, pages, policy="zbud", page_size=4096, reserve_header_chunk=None, path=None,
-                 chain_size=None):
+    def __init__(self, pages: int, policy: str = "zbud", page_size: int = 4096,
+                 reserve_header_chunk: bool | None = None, path: str | os.PathLike | None = None,
+                 chain_size: int | None = None) -> None:
         if policy not in POLICIES:
             raise ValueError(f"unknown policy {policy!r}; choose from {sorted(POLICIES)}")
         pages = _whole_number(pages, "pages", 1, t.MAX_PAGES - 1)
@@ -199,9 +239,11 @@ class Pool:
         self._counters = t.new_counters()
         self._busy = False          # True while reclaim's writeback callback runs
         self.path = None if path is None else os.path.abspath(os.fspath(path))
+        self._lock = threading.Lock()
+        self._arena_file = None
         nbytes = pages * self.page_size
         if path is not None:
-            self._arena = _file_arena(self.path, nbytes, True)
+            self._arena_file, self._arena = _file_arena(self.path, nbytes, True)
         else:
             try:
                 self._arena = t.zeroed(nbytes, np.uint8)
@@ -212,16 +254,16 @@ class Pool:
     # -- geometry -------------------------------------------------------------------------------
 
     @property
-    def pages_total(self):
+    def pages_total(self) -> int:
         return int(self._geometry[t.G_PAGES])
 
     @property
-    def chunk_size(self):
+    def chunk_size(self) -> int:
         """zbud: bytes of a chunk, the unit objects are counted in."""
         return 1 << int(self._geometry[self._chunk_geometry(t.G_CHUNK_SHIFT)])
 
     @property
-    def usable_chunks(self):
+    def usable_chunks(self) -> int:
         """zbud: chunks of a page that objects may use."""
         return int(self._geometry[self._chunk_geometry(t.G_USABLE_CHUNKS)])
 
@@ -233,31 +275,31 @@ class Pool:
         return entry
 
     @property
-    def max_size(self):
+    def max_size(self) -> int:
         """Largest object, in bytes, this pool can hold."""
         return int(self._geometry[t.G_MAX_SIZE])
 
     # Cheap counters (stats() also builds the fill histogram)
 
     @property
-    def pages_used(self):
+    def pages_used(self) -> int:
         return int(self._counters[t.C_PAGES_USED])
 
     @property
-    def objects(self):
+    def objects(self) -> int:
         return int(self._counters[t.C_OBJECTS])
 
     @property
-    def bytes_stored(self):
+    def bytes_stored(self) -> int:
         return int(self._counters[t.C_BYTES_STORED])
 
     @property
-    def pages_compacted(self):
+    def pages_compacted(self) -> int:
         """Pages compaction has released since the pool was made (zsmalloc's pages_compacted)."""
         return int(self._counters[t.C_PAGES_COMPACTED])
 
     @property
-    def density(self):
+    def density(self) -> float:
         """Bytes stored per byte of the used pages (0.0 for an empty pool)."""
         used = self.pages_used
         return self.bytes_stored / (used * self.page_size) if used else 0.0
@@ -327,6 +369,8 @@ class Pool:
                 setattr(self, name, old)
 
     def _guard(self):
+        if self._arena is None:
+            self._refuse_closed()
         if self._busy:
             raise PoolError("the pool cannot be changed while reclaim's writeback callback runs")
 
@@ -358,9 +402,37 @@ class Pool:
             trimmed[:used * t.BLOCK_WORDS] = self._blocks[:used * t.BLOCK_WORDS]
             self._blocks = trimmed
 
+    # -- life ------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Let go of the arena: a file-backed arena is flushed and its file unlocked, so that
+        :meth:`open` (here or in another process) may map it again. Every later call but
+        :meth:`close` raises PoolError. Also what leaving a ``with Pool(...) as pool:`` block
+        does. Objects not saved are lost with a RAM arena, and stay in the file otherwise."""
+        with self._lock:
+            if self._arena is None:
+                return
+            if self._arena_file is not None:
+                self._arena.flush()
+                self._arena_file.close()
+            self._arena = None
+
+    @property
+    def closed(self) -> bool:
+        return self._arena is None
+
+    def _refuse_closed(self):
+        raise PoolError("the pool is closed")
+
+    def __enter__(self) -> "Pool":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # -- batch operations -----------------------------------------------------------------------
 
-    def alloc(self, sizes):
+    def alloc(self, sizes: ArrayLike) -> Handles:
         """Allocate one object per entry of ``sizes`` (bytes, 1 to :attr:`max_size`).
 
         Returns the new handles as a uint64 array. Raises ValueError for a size out of range and
@@ -370,18 +442,30 @@ class Pool:
         return self._alloc(sizes, NO_DATA, NO_OFFSETS)
 
     def _alloc(self, sizes, data, offsets):
-        if self._busy:
-            self._guard()
         n = sizes.size
         out = np.empty(n, np.uint64)
-        if n == 0:
-            return out
-        status, index = self._policy.alloc(self, sizes, data, offsets, out)
-        if status != errors.OK:            # one call above, the rest only when it did not do
-            self._not_done(status, index, "alloc", sizes, data, offsets, out)
+        self._lock.acquire()                # not ``with``: half the cost, for a one-object call
+        try:
+            if self._busy or self._arena is None:
+                self._guard()
+            if n == 0:
+                return out
+            if self._arena_file is not None:
+                self._reserve_disk(self._policy.new_pages_bound(self, sizes))
+            status, index = self._policy.alloc(self, sizes, data, offsets, out)
+            if status != errors.OK:            # one call above, the rest only when it did not do
+                self._not_done(status, index, "alloc", sizes, data, offsets, out)
+        finally:
+            self._lock.release()
         return out
 
-    def store(self, data, offsets):
+    def _reserve_disk(self, new_pages):
+        """Give the file-backed arena disk blocks for every page below the page watermark and
+        ``new_pages`` more, before a batch may write into them (engine/files.py says why)."""
+        watermark = int(self._counters[t.C_PAGE_WATERMARK])
+        self._arena_file.reserve((watermark + new_pages) * self.page_size)
+
+    def store(self, data: ArrayLike, offsets: ArrayLike) -> Handles:
         """Allocate and write a ragged batch in one call; returns the handles.
 
         ``data`` is 1-D uint8 and object ``i`` is ``data[offsets[i]:offsets[i + 1]]``.
@@ -392,19 +476,24 @@ class Pool:
         errors.raise_for_status(status, index)
         return self._alloc(sizes, data, offsets)
 
-    def free(self, handles):
+    def free(self, handles: ArrayLike) -> None:
         """Free every handle in the batch. A handle that is not live, or repeated, raises
         InvalidHandleError and nothing is freed."""
-        if self._busy:
-            self._guard()
         handles = _handles(handles)
-        if handles.size == 0:
-            return
-        status, index = self._policy.free(self, handles)
-        if status != errors.OK:
-            self._not_done(status, index, "free", handles)
+        self._lock.acquire()
+        try:
+            if self._busy or self._arena is None:
+                self._guard()
+            if handles.size == 0:
+                return
+            status, index = self._policy.free(self, handles)
+            if status != errors.OK:
+                self._not_done(status, index, "free", handles)
+        finally:
+            self._lock.release()
 
-    def write(self, handles, data, offsets):
+    @_locked
+    def write(self, handles: ArrayLike, data: ArrayLike, offsets: ArrayLike) -> None:
         """Write object ``i``'s bytes ``data[offsets[i]:offsets[i + 1]]``; each length must equal the
         object's size. A handle repeated in the batch is written in order (the last write wins)."""
         self._guard()
@@ -416,7 +505,9 @@ class Pool:
             self._geometry[t.G_PAGE_SHIFT], handles, data, offsets)
         errors.raise_for_status(status, index, handles if status == errors.BAD_HANDLE else None)
 
-    def read(self, handles, out=None):
+    @_locked
+    def read(self, handles: ArrayLike,
+             out: NDArray[np.uint8] | None = None) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
         """The objects' bytes as ``(data, offsets)``: object ``i`` is ``data[offsets[i]:offsets[i+1]]``.
 
         ``out``, a writable 1-D uint8 array, receives the bytes instead of a new array (``data`` is
@@ -435,7 +526,8 @@ class Pool:
         errors.raise_for_status(status, index, handles)
         return (data if out is None else out[:offsets[-1]]), offsets
 
-    def locate(self, handles):
+    @_locked
+    def locate(self, handles: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Where each object is now: ``(pfn, offset)`` int64 arrays, offset in bytes from the page start."""
         handles = _handles(handles)
         status, index, pfns, offsets = datapath.locate_kernel(
@@ -443,14 +535,16 @@ class Pool:
         errors.raise_for_status(status, index, handles)
         return pfns, offsets
 
-    def sizes(self, handles):
+    @_locked
+    def sizes(self, handles: ArrayLike) -> NDArray[np.int64]:
         """Each object's size in bytes (int64)."""
         handles = _handles(handles)
         status, index, sizes = datapath.sizes_kernel(self._handles, self._counters, handles)
         errors.raise_for_status(status, index, handles)
         return sizes
 
-    def reclaim(self, n_pages, writeback):
+    @_locked
+    def reclaim(self, n_pages: int, writeback: Writeback) -> ReclaimResult:
         """Write back and evict the objects of the ``n_pages`` least recently used pages.
 
         All live objects on the victim pages (the LRU tail, page by page, FIRST before LAST) are
@@ -466,17 +560,21 @@ class Pool:
         ReclaimResult
             ``pages_freed`` and ``evicted``, the handles written back (uint64).
         """
-        n_pages = _whole_number(n_pages, "n_pages", 0)
+        n_pages = min(_whole_number(n_pages, "n_pages", 0, None), INT64_MAX)
         if not callable(writeback):
             raise TypeError("writeback must be callable")
         self._guard()
 
         def offer(handles, data, offsets):
-            """The caller's writeback, with the pool locked and its answer checked."""
+            """The caller's writeback, with changes to the pool refused and its answer checked.
+            The lock is let go meanwhile, so that the writeback (or another thread) may read the
+            pool: the tables are as they were before reclaim until the writeback returns."""
             self._busy = True
+            self._lock.release()
             try:
                 answer = writeback(handles.copy(), data, offsets)
             finally:
+                self._lock.acquire()
                 self._busy = False
             written = np.ones(handles.size, np.bool_) if answer is None else np.asarray(answer)
             if written.dtype != np.bool_ or written.shape != handles.shape:
@@ -487,7 +585,8 @@ class Pool:
         released, evicted = self._policy.reclaim(self, n_pages, offer)
         return ReclaimResult(released, evicted)
 
-    def compact(self, max_bytes=None):
+    @_locked
+    def compact(self, max_bytes: int | None = None) -> CompactResult:
         """Move objects so the pool uses fewer pages; handles stay valid and bytes identical.
 
         zbud (which never had compaction in the kernel): the fewest pages zbud's rule allows. At
@@ -513,25 +612,29 @@ class Pool:
         CompactResult
         """
         self._guard()
-        budget = -1 if max_bytes is None else _whole_number(max_bytes, "max_bytes", 0)
+        budget = -1 if max_bytes is None else min(_whole_number(max_bytes, "max_bytes", 0, None),
+                                                   INT64_MAX)
         return CompactResult(*self._policy.compact(self, budget))
 
-    def save(self, directory):
+    @_locked
+    def save(self, directory: str | os.PathLike) -> None:
         """Save the pool into ``directory`` atomically; see :func:`zbudjit.persist.save`."""
         from . import persist
         persist.save(self, directory)
 
     @classmethod
-    def open(cls, directory):
+    def open(cls, directory: str | os.PathLike) -> "Pool":
         """The pool last saved into ``directory``; see :func:`zbudjit.persist.open_pool`."""
         from . import persist
         return persist.open_pool(directory)
 
-    def handles(self):
+    @_locked
+    def handles(self) -> Handles:
         """Every live handle (uint64), in slot order."""
         return datapath.live_handles(self._handles, self._counters)
 
-    def page_fill(self):
+    @_locked
+    def page_fill(self) -> NDArray[np.int64]:
         """Bytes stored on each page (int64), indexed by pfn, for the pfns used so far.
 
         A released or never-used page reads 0. The array's length is the page watermark, so two
@@ -552,14 +655,16 @@ class Pool:
                                 minlength=watermark)
         return fill.astype(np.int64)
 
-    def lru_order(self):
+    @_locked
+    def lru_order(self) -> NDArray[np.int64]:
         """Pfns of the used pages, LRU head (most recently allocated into) first (zbud only:
         zsmalloc keeps no LRU)."""
         return self._policy.lru_order(self)
 
     # -- audit and statistics -------------------------------------------------------------------
 
-    def stats(self):
+    @_locked
+    def stats(self) -> Stats:
         """Occupancy and overheads as a :class:`Stats`.
 
         ``density`` is bytes stored per byte of used pages; ``bytes_allocated`` the bytes of the
@@ -591,7 +696,8 @@ class Pool:
             pages_compacted=self.pages_compacted,
         )
 
-    def class_stats(self):
+    @_locked
+    def class_stats(self) -> np.ndarray:
         """zsmalloc: one row per real size class, the columns of the kernel's debugfs ``classes``
         file (class, size, the zspages of each fullness group from 10% to 100%, obj_allocated,
         obj_used, pages_used, pages_per_zspage, freeable), as a NumPy structured array;
@@ -602,7 +708,8 @@ class Pool:
                             "zsmalloc pools")
         return class_stats(self)
 
-    def check(self):
+    @_locked
+    def check(self) -> None:
         """Audit every table against the others; raise :class:`CorruptionError` saying what is wrong."""
         finding = self._policy.check(self)
         if finding:

@@ -8,7 +8,8 @@ geometry   int64[N_GEOMETRY]. Read-only numbers of the pool's page geometry (G_*
 handle table
            one 16-byte HANDLE_DTYPE record per slot: ``address`` is the object's byte address in the
            arena, ``pfn << page_shift | offset`` (the "encoded PFN/offset word"), ``size`` its length in
-           bytes (0 means the slot is free) and ``generation`` how many times the slot was freed.
+           bytes (0 means the slot is free) and ``generation`` the pool's generation origin plus how
+           many times the slot was freed, modulo 2**32.
            The byte address takes the low ADDRESS_BITS bits of ``address``; a policy may keep a
            number of its own above them (zsmalloc: the object's index in its zspage), so readers
            of the address mask with ADDRESS_MASK.
@@ -21,7 +22,11 @@ free slots uint32[handle table size]: a stack of the free slots' numbers, ``coun
            an object measured with the chain sorted, which an array gives for any order).
            Slots at or above ``counters[C_SLOT_WATERMARK]`` have never been used and are not initialised.
 handle     uint64 ``generation << 32 | (slot + 1)``. The low word is never 0, so 0 is never a handle;
-           freeing bumps the slot's generation, so a freed handle never matches again.
+           freeing bumps the slot's generation, so a freed handle never matches again. A slot's
+           first generation is the pool's own ``counters[C_GENERATION_ORIGIN]``, drawn at random
+           when the pool is made: a handle of another pool names a generation this pool's slot
+           has (or had) only by a rare chance, so it is rejected like any stale handle. A slot
+           whose generations have come round to the origin again (freed 2**32 times) retires.
 stamped stacks
            LIFO free lists with lazy deletion. A list is a chain of blocks from
            ``stack_heads[list]``: each block is one 64-byte row of the uint32 ``blocks`` table (its
@@ -56,6 +61,7 @@ A page record needs a ``stamp`` field for the released-page helpers here (a rele
 """
 
 import mmap
+import secrets
 
 import numpy as np
 from numba import njit
@@ -99,7 +105,8 @@ C_STAMP = 13                 # last stamp handed out
 C_LRU_LEN = 14
 C_LRU_TAIL = 15              # entries below it are all stale
 C_PAGES_COMPACTED = 16
-N_COUNTERS = 17
+C_GENERATION_ORIGIN = 17     # every slot's first generation (saves of format 3: 0)
+N_COUNTERS = 18
 
 # geometry[...]
 G_PAGES = 0
@@ -113,6 +120,7 @@ N_GEOMETRY = 6
 
 def new_counters():
     counters = np.zeros(N_COUNTERS, np.int64)
+    counters[C_GENERATION_ORIGIN] = secrets.randbits(32)
     for head in (C_RELEASED_HEAD, C_BLOCK_FREE_HEAD):
         counters[head] = -1
     counters[C_LRU_LEN] = counters[C_LRU_TAIL] = LRU_NONE + 1
@@ -234,7 +242,7 @@ def take_slot(handles, free_slots, counters):
         return np.int64(free_slots[depth - 1])
     slot = counters[C_SLOT_WATERMARK]
     counters[C_SLOT_WATERMARK] = slot + 1
-    handles[slot].generation = 0
+    handles[slot].generation = counters[C_GENERATION_ORIGIN]
     return slot
 
 
@@ -254,7 +262,7 @@ def free_slot(handles, free_slots, counters, slot):
     """Free a slot: bump its generation so old handles die, then stack it (or retire it)."""
     record = handles[slot]
     record.size = 0
-    if record.generation == MAX_GENERATION:
+    if (np.int64(record.generation) + 1) & MAX_GENERATION == counters[C_GENERATION_ORIGIN]:
         record.address = RETIRED
         counters[C_SLOTS_RETIRED] += 1
         return
@@ -484,6 +492,33 @@ AUDIT_OK = -2
 
 
 @njit(cache=True, nogil=True)
+def audit_counters(handles, free_slots, blocks, lru_log, counters, n_pages, stacks):
+    """The counters that the audits (and the kernels after them) index the shared tables with are
+    in range of those tables, whatever the tables hold (``n_pages`` is the pool's pages,
+    ``stacks`` whether the policy uses the stamped stacks and the LRU log). What the counters
+    count is for the other audits to hold against the tables. Returns AUDIT_OK, the counter at
+    fault, or -1 for a table's size (the counters not N_COUNTERS long, a free-slot table shorter
+    than the handle table, a stack-block table of part of a block)."""
+    if counters.size != N_COUNTERS or free_slots.size < handles.size \
+            or blocks.size % BLOCK_WORDS != 0:
+        return -1
+    if not 0 <= counters[C_PAGE_WATERMARK] <= n_pages:
+        return C_PAGE_WATERMARK
+    if not 0 <= counters[C_SLOT_WATERMARK] <= handles.size:
+        return C_SLOT_WATERMARK
+    if not 0 <= counters[C_BLOCK_WATERMARK] <= blocks.size // BLOCK_WORDS:
+        return C_BLOCK_WATERMARK
+    if not 0 <= counters[C_STAMP] <= MAX_STAMP:
+        return C_STAMP
+    if not (LRU_NONE < counters[C_LRU_TAIL] <= counters[C_LRU_LEN] <= MAX_LRU
+            and (counters[C_LRU_LEN] <= lru_log.size or not stacks)):
+        return C_LRU_LEN
+    if not 0 <= counters[C_GENERATION_ORIGIN] <= MAX_GENERATION:
+        return C_GENERATION_ORIGIN
+    return AUDIT_OK
+
+
+@njit(cache=True, nogil=True)
 def audit_free_slots(handles, free_slots, counters):
     """The free-slot stack holds every free slot once, and nothing else; the free and retired
     slots are as many as the counters say."""
@@ -513,6 +548,8 @@ def audit_released(pages, counters, in_use):
     """The released-page stack links every page below the page watermark that is not ``in_use``
     (a bool per pfn below the watermark), each once."""
     watermark = in_use.size
+    if not 0 <= counters[C_RELEASED] <= watermark:     # else a cycle could walk for ever
+        return -1
     pfn = counters[C_RELEASED_HEAD]
     walked = 0
     while pfn != -1:

@@ -20,7 +20,10 @@ not with the ids. Before a store changes anything, the file is given disk space 
 for every page the store could send to it (the pages in the pool and the batch's pages that are
 not same-filled): a full disk then fails the store up front with OSError, and no later write can
 fail for lack of space (through the file's mapping, such a write would kill the process with
-SIGBUS).
+SIGBUS). The file is locked (flock) while the frontend lives, so a second frontend on the same
+path fails with FileInUseError instead of emptying this one's file. Each page written to the file
+has a 64-bit checksum (:func:`page_checksums`) kept beside its slot; a load that reads back a
+page changed behind the frontend's back raises CorruptionError.
 
 A pooled object is an 8-byte little-endian header holding the page id, followed by the compressed
 page: the layout of zbud-era zswap (2013-2016), whose evict callback read the header to find the
@@ -55,6 +58,8 @@ the pages placed before the failure stored, and the rest of the batch (and the p
 replaces) not.
 """
 
+from __future__ import annotations
+
 import errno
 import os
 import tempfile
@@ -63,8 +68,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
+from numpy.typing import ArrayLike, NDArray
 
 from ..engine.datapath import gather_ragged
+from ..engine.files import LockedFile
 from ..compressors import get_compressor
 from ..errors import CorruptionError, PoolFullError
 from ..pool import Pool, _integer_array, _whole_number
@@ -134,6 +141,35 @@ def same_filled_words(words):
     return same, first
 
 
+@njit(cache=True, nogil=True)
+def _mix(lane, word):
+    value = (lane ^ word) * np.uint64(0xBF58476D1CE4E5B9)
+    return value ^ (value >> np.uint64(29))
+
+
+@njit(cache=True, nogil=True)
+def page_checksums(words):
+    """A 64-bit checksum of each row of ``words`` (uint64, one row a page): four multiply-xor
+    lanes (independent, so they run side by side), folded. Not a cryptographic hash: it catches
+    pages changed by accident (another program or a bad disk writing into the swap file)."""
+    n, m = words.shape
+    sums = np.empty(n, np.uint64)
+    for i in range(n):
+        a = np.uint64(0x9E3779B97F4A7C15)
+        b = np.uint64(0x632BE59BD9B4E019)
+        c = np.uint64(0x85EBCA77C2B2AE63)
+        d = np.uint64(m)
+        for j in range(0, m - 3, 4):
+            a = _mix(a, words[i, j])
+            b = _mix(b, words[i, j + 1])
+            c = _mix(c, words[i, j + 2])
+            d = _mix(d, words[i, j + 3])
+        for j in range(m - m % 4, m):
+            a = _mix(a, words[i, j])
+        sums[i] = _mix(_mix(_mix(a, b), c), d)
+    return sums
+
+
 def min_ram_pages(max_pool_percent):
     """The fewest RAM pages of which ``max_pool_percent`` percent is at least one pool page."""
     return -(-100 // max_pool_percent)
@@ -166,8 +202,9 @@ class Zswap:
         (zswap's default is 90).
     """
 
-    def __init__(self, pool, compressor="zstd", max_pool_percent=20, ram_pages=None,
-                 swap_path=None, accept_threshold_percent=90):
+    def __init__(self, pool: Pool, compressor: str = "zstd", max_pool_percent: int = 20,
+                 ram_pages: int | None = None, swap_path: str | os.PathLike | None = None,
+                 accept_threshold_percent: int = 90) -> None:
         if not isinstance(pool, Pool):
             raise TypeError(f"pool must be a zbudjit.Pool, not {type(pool).__name__}")
         if pool.objects:
@@ -203,9 +240,11 @@ class Zswap:
                 raise ValueError(f"the swap file {swap_path} is the pool's arena")
             self._remove_swap = None
         self.swap_path = os.path.abspath(swap_path)
-        with open(self.swap_path, "wb"):
-            pass
+        # locked before it is emptied: a second frontend on the path fails instead of cutting
+        # the first one's file (and mapping) short
+        self._swap_file = LockedFile(self.swap_path, 0, "replace", "swap file")
         self._swap = np.empty((0, self.page_size), np.uint8)    # the file's pages, mapped
+        self._swap_sums = np.empty(0, np.uint64)                 # page_checksums of each slot
         self._free_slots = np.empty(0, np.int64)                 # a stack of slots given back
         self._free_count = 0
         self._slot_watermark = 0                                 # slots below it have been used
@@ -216,20 +255,21 @@ class Zswap:
 
     # -- lifetime --------------------------------------------------------------------------------
 
-    def close(self):
+    def close(self) -> None:
         """Flush the swap file, and remove it if it is a temporary one. The frontend is unusable after."""
         if self._swap is None:
             return
         if isinstance(self._swap, np.memmap):
             self._swap.flush()
         self._swap = None
+        self._swap_file.close()
         if self._remove_swap is not None:
             self._remove_swap()
 
-    def __enter__(self):
+    def __enter__(self) -> "Zswap":
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     # -- id tables -------------------------------------------------------------------------------
@@ -273,7 +313,7 @@ class Zswap:
             raise KeyError(f"page ids not stored: {shown}{more}")
         return at, location
 
-    def locations(self, page_ids):
+    def locations(self, page_ids: ArrayLike) -> NDArray[np.uint8]:
         """Where each page is: EMPTY (0), POOL (1), SAME_FILLED (2) or SWAP (3), as uint8."""
         return self._location[self._at(self._ids(page_ids))]
 
@@ -286,19 +326,22 @@ class Zswap:
         if pages <= spare:
             return
         needed = capacity + pages - spare
-        with open(self.swap_path, "r+b") as swap_file:
-            # Room to grow into, unless the disk has only what is needed
-            for slots in (max(needed, 2 * capacity, _MIN_SWAP_BYTES // self.page_size), needed):
-                try:
-                    _allocate(swap_file.fileno(), capacity * self.page_size, slots * self.page_size)
-                    break
-                except OSError as error:
-                    if slots == needed or error.errno != errno.ENOSPC:
-                        raise
-        self._swap = np.memmap(self.swap_path, np.uint8, "r+", shape=(slots, self.page_size))
+        # Room to grow into, unless the disk has only what is needed
+        for slots in (max(needed, 2 * capacity, _MIN_SWAP_BYTES // self.page_size), needed):
+            try:
+                _allocate(self._swap_file.fileno(), capacity * self.page_size, slots * self.page_size)
+                break
+            except OSError as error:
+                if slots == needed or error.errno != errno.ENOSPC:
+                    raise
+        self._swap_file.nbytes = slots * self.page_size
+        self._swap = self._swap_file.map((slots, self.page_size))
         free_slots = np.empty(slots, np.int64)
         free_slots[:self._free_count] = self._free_slots[:self._free_count]
         self._free_slots = free_slots
+        sums = np.empty(slots, np.uint64)
+        sums[:capacity] = self._swap_sums
+        self._swap_sums = sums
 
     def _write_swap(self, ids, pages):
         """Write ``pages`` to free slots of the swap file and record them under ``ids``."""
@@ -307,6 +350,7 @@ class Zswap:
         slots = np.concatenate((self._free_slots[self._free_count - reused:self._free_count],
                                 np.arange(self._slot_watermark, self._slot_watermark + fresh)))
         self._swap[slots] = pages
+        self._swap_sums[slots] = page_checksums(pages.view(np.uint64))
         self._free_count -= reused
         self._slot_watermark += fresh
         at = self._at(ids)
@@ -334,8 +378,10 @@ class Zswap:
 
     # -- store -----------------------------------------------------------------------------------
 
-    def store(self, page_ids, pages):
-        """Store ``pages[i]`` under ``page_ids[i]``; return where each went (uint8 location codes).
+    def store(self, page_ids: ArrayLike, pages: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """Store ``pages[i]`` under ``page_ids[i]``; return where each page is when the call
+        returns (uint8 location codes: a page pooled early in the batch may have been written
+        back by the time it ends).
 
         Parameters
         ----------
@@ -347,7 +393,8 @@ class Zswap:
         Returns
         -------
         numpy.ndarray
-            For each input page: POOL, SAME_FILLED or SWAP (rejected pages go to the swap file),
+            For each input page: POOL, SAME_FILLED or SWAP (rejected and written-back pages are
+            in the swap file),
             or EMPTY for an earlier copy of an id repeated later in the batch.
 
         Raises
@@ -403,7 +450,8 @@ class Zswap:
 
         to_swap = location == SWAP
         self._write_swap(ids[to_swap], pages[to_swap])
-        outcome[keep] = location
+        # where each page is now: writeback later in the batch may have moved pooled ones
+        outcome[keep] = self._location[at]
         return outcome
 
     def _store_objects(self, ids, data, offsets):
@@ -470,7 +518,7 @@ class Zswap:
 
     # -- load and invalidate ---------------------------------------------------------------------
 
-    def load(self, page_ids):
+    def load(self, page_ids: ArrayLike) -> NDArray[np.uint8]:
         """The stored pages, as a new ``(len(page_ids), page_size)`` uint8 array.
 
         KeyError naming the ids that are not stored (nothing is read). CorruptionError if a
@@ -489,13 +537,19 @@ class Zswap:
         same = location == SAME_FILLED
         out.view(np.uint64)[same] = value[same, None]
         in_swap = location == SWAP
-        out[in_swap] = self._swap[value[in_swap].astype(np.int64)]
+        slots = value[in_swap].astype(np.int64)
+        out[in_swap] = self._swap[slots]
+        changed = page_checksums(out[in_swap].view(np.uint64)) != self._swap_sums[slots]
+        if changed.any():
+            raise CorruptionError(
+                f"the swap file {self.swap_path} was changed under pages "
+                f"{ids[in_swap][changed][:10].tolist()}: they do not read back as written")
         for name, where in (("loads_from_pool", in_pool), ("loads_from_same_filled", same),
                             ("loads_from_swap", in_swap)):
             self._events[name] += int(np.count_nonzero(where))
         return out
 
-    def invalidate(self, page_ids):
+    def invalidate(self, page_ids: ArrayLike) -> None:
         """Drop stored pages everywhere (pool, same-filled store, swap file).
 
         KeyError naming the ids that are not stored, or are named twice; nothing changes then.
@@ -509,7 +563,7 @@ class Zswap:
 
     # -- counters --------------------------------------------------------------------------------
 
-    def stats(self):
+    def stats(self) -> ZswapStats:
         """The counters as a :class:`ZswapStats`."""
         pool = self.pool
         pool_bytes = pool.pages_used * self.page_size

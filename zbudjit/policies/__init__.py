@@ -78,6 +78,11 @@ class Policy(abc.ABC):
         objects may take at most."""
 
     @abc.abstractmethod
+    def new_pages_bound(self, pool, sizes):
+        """At most how many pages an alloc of ``sizes`` (not yet checked) may take beyond those
+        in use: a file-backed arena gets their disk blocks before the kernel runs."""
+
+    @abc.abstractmethod
     def compact(self, pool, max_bytes):
         """Compact as the policy does; returns ``(pages_freed, objects_moved, bytes_moved, moved)``.
         ``max_bytes`` is -1 for no budget."""

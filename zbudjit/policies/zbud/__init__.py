@@ -60,6 +60,16 @@ class ZbudPolicy(Policy):
     def lru_order(self, pool):
         return t.lru_order(pool._pages, pool._lru_log, pool._counters)
 
+    def new_pages_bound(self, pool, sizes):
+        # An object of at most half the usable chunks opens a new page only when every page such
+        # objects opened before has a buddy (it would fit beside a lone one), and each buddy is
+        # an object that opened none; the others may open a page each. So of n objects, b of
+        # them larger than half, at most (n + b + 1) // 2 open pages.
+        chunk_shift = int(pool._geometry[t.G_CHUNK_SHIFT])
+        chunks = (sizes + (1 << chunk_shift) - 1) >> chunk_shift
+        larger = int(np.count_nonzero(chunks > int(pool._geometry[t.G_USABLE_CHUNKS]) // 2))
+        return (sizes.size + larger + 1) // 2
+
     def compact(self, pool, max_bytes):
         status, slots, pfns, sides = compaction.compaction_plan(
             pool._geometry, pool._pages, pool._handles, pool._counters, max_bytes)

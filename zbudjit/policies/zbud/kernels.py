@@ -514,23 +514,29 @@ def _check_side(geometry, pages, handles, counters, pfn, slot_plus_one, chunks, 
 
 @njit(cache=True, nogil=True)
 def check_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, lru_log, counters):
-    """Audit every table against every other; returns (finding, index), finding 0 when sound."""
+    """Audit every table against every other; returns (finding, index), finding 0 when sound.
+
+    Whatever the tables hold, nothing is indexed before it is known to be in range: the
+    geometry and the counters are audited against the tables' sizes first.
+    """
+    if geometry.size != t.N_GEOMETRY:
+        return BAD_GEOMETRY, 0
     n_pages = geometry[t.G_PAGES]
     usable = geometry[t.G_USABLE_CHUNKS]
     chunk_shift = geometry[t.G_CHUNK_SHIFT]
-    watermark = counters[t.C_PAGE_WATERMARK]
     page_shift = geometry[t.G_PAGE_SHIFT]
     if not (12 <= page_shift <= 16 and chunk_shift == page_shift - 6
             and (usable == CHUNKS_PER_PAGE - 1 or usable == CHUNKS_PER_PAGE)
             and geometry[t.G_FIRST_OFFSET] == (CHUNKS_PER_PAGE - usable) << chunk_shift
-            and geometry[t.G_MAX_SIZE] == (usable - 1) << chunk_shift):
+            and geometry[t.G_MAX_SIZE] == (usable - 1) << chunk_shift
+            and 0 <= n_pages <= pages.size):
         return BAD_GEOMETRY, 0
-    if not (0 <= watermark <= n_pages <= pages.size
-            and 0 <= counters[t.C_SLOT_WATERMARK] <= handles.size
-            and blocks.size % t.BLOCK_WORDS == 0
-            and 0 <= counters[t.C_BLOCK_WATERMARK] <= blocks.size // t.BLOCK_WORDS
-            and t.LRU_NONE < counters[t.C_LRU_TAIL] <= counters[t.C_LRU_LEN] <= lru_log.size):
-        return BAD_COUNTERS, 0
+    if stack_heads.size != CHUNKS_PER_PAGE:
+        return BAD_COUNTERS, -1
+    bad = t.audit_counters(handles, free_slots, blocks, lru_log, counters, n_pages, True)
+    if bad != t.AUDIT_OK:
+        return BAD_COUNTERS, bad
+    watermark = counters[t.C_PAGE_WATERMARK]
     used = 0
     in_list = np.zeros(usable, np.int64)
     for pfn in range(n_pages):
@@ -619,7 +625,7 @@ def check_kernel(geometry, pages, handles, free_slots, blocks, stack_heads, lru_
 
 
 CHECK_MESSAGES = {
-    BAD_COUNTERS: "counters are out of range of their tables",
+    BAD_COUNTERS: "counters are out of range of their tables (counter {}; -1: a table's size)",
     BAD_PAGE_SLOT: "page {} names a handle that does not point back at it with the same chunks",
     BAD_PAGE_CHUNKS: "page {} has buddies whose chunks do not fit the page",
     BAD_PAGE_LIST: "page {} is filed in the wrong free list for its buddies",

@@ -57,6 +57,14 @@ class ZsmallocPolicy(Policy):
     def room(self, operation, n):
         return (n, 0, 0) if operation == "alloc" else (0, 0, 0)
 
+    def new_pages_bound(self, pool, sizes):
+        # a class takes a new zspage at most once every objs_per_zspage of its objects
+        table = pool._classes
+        slots = np.clip(sizes, 1, pool.page_size) + classes.ZS_HANDLE_SIZE
+        real = table[classes._nominal_index(slots, pool.page_size), kernels.K_CLASS]
+        zspages = -(-np.bincount(real, minlength=table.shape[0]) // table[:, kernels.K_OBJS])
+        return int((zspages * table[:, kernels.K_PAGES]).sum())
+
     def compact(self, pool, max_bytes):
         if max_bytes != -1:
             raise ValueError("max_bytes is for zbud pools: zsmalloc's zs_compact has no budget")

@@ -430,9 +430,10 @@ BAD_RELEASED_STACK = 8
 BAD_LIST = 9
 BAD_TOTALS = 10
 BAD_CLASS_COUNTS = 11
+BAD_CLASS_TABLE = 12
 
 CHECK_MESSAGES = {
-    BAD_COUNTERS: "counters are out of range of their tables",
+    BAD_COUNTERS: "counters are out of range of their tables (counter {}; -1: a table's size)",
     BAD_FREE_PAGE: "page {} belongs to no zspage of a fullness list but its record is not a free record",
     BAD_ZSPAGE: "zspage at pfn {} has slot counts its class and fullness group cannot have",
     BAD_CHAIN: "the page chain of the zspage at pfn {} is broken",
@@ -443,7 +444,30 @@ CHECK_MESSAGES = {
     BAD_LIST: "fullness list {} (class * 12 + group) is broken",
     BAD_TOTALS: "object, byte or page totals disagree with the tables (check {})",
     BAD_CLASS_COUNTS: "the slot counts of class {} disagree with its zspages",
+    BAD_CLASS_TABLE: "class index {} of the class table names no real class or slots that do not fit",
 }
+
+
+NO_BLOCKS = np.empty(0, np.uint32)      # the stack blocks and LRU log of a pool without them
+
+
+@njit(cache=True, nogil=True)
+def _audit_class_table(classes, n_indices, page_shift, chain_size):
+    """The first class index whose row the audit could not index safely with, or -1: each index
+    names a real class (one that names itself), and each class's slots are even-sized (so a
+    slot's two link bytes never straddle a page the chain does not hold) and fit its zspage of
+    at most ``chain_size`` pages."""
+    for cls in range(n_indices):
+        real = classes[cls, K_CLASS]
+        size = classes[cls, K_SIZE]
+        objs = classes[cls, K_OBJS]
+        chain = classes[cls, K_PAGES]
+        if not (0 <= real < n_indices and classes[real, K_CLASS] == real
+                and 2 <= size and size % 2 == 0 and 1 <= objs < MAX_OBJS
+                and 1 <= chain <= chain_size and size <= chain << page_shift
+                and objs * size <= chain << page_shift):
+            return cls
+    return -1
 
 
 @njit(cache=True, nogil=True)
@@ -474,17 +498,31 @@ def check_kernel(geometry, pages, next_pages, classes, handles, free_slots,
                  list_heads, counters, arena):
     """Audit every table against every other; returns (finding, index), finding 0 when sound.
 
-    The class table itself is compared with the kernel's by the caller (it is plain Python).
+    The class table itself is compared with the kernel's by the caller (it is plain Python); its
+    shape and the ranges the audit indexes with are checked here too, so that, whatever the
+    tables hold, nothing is indexed before it is known to be in range.
     """
+    if geometry.size != t.N_GEOMETRY:
+        return BAD_COUNTERS, -1
     n_pages = geometry[t.G_PAGES]
     page_shift = geometry[t.G_PAGE_SHIFT]
     delta_shift = geometry[G_CLASS_DELTA]
     n_indices = geometry[G_INDICES]
+    # (a chain is at most 16 pages; the bound on it only keeps products from overflowing)
+    if not (12 <= page_shift <= 16 and 0 <= delta_shift < page_shift and n_indices >= 1
+            and 1 <= geometry[G_CHAIN_SIZE] <= 1 << 16
+            and classes.shape[0] == n_indices and classes.shape[1] == CLASS_COLUMNS
+            and 0 <= n_pages <= pages.size and next_pages.size == pages.size
+            and arena.size >= n_pages << page_shift and list_heads.size == n_indices * GROUPS):
+        return BAD_COUNTERS, -1
+    bad = _audit_class_table(classes, n_indices, page_shift, geometry[G_CHAIN_SIZE])
+    if bad >= 0:
+        return BAD_CLASS_TABLE, bad
+    # the stamped stacks and the LRU log are not zsmalloc's: its pool keeps them empty
+    bad = t.audit_counters(handles, free_slots, NO_BLOCKS, NO_BLOCKS, counters, n_pages, False)
+    if bad != t.AUDIT_OK:
+        return BAD_COUNTERS, bad
     watermark = counters[t.C_PAGE_WATERMARK]
-    if not (0 <= watermark <= n_pages <= pages.size and next_pages.size == pages.size
-            and 0 <= counters[t.C_SLOT_WATERMARK] <= handles.size
-            and list_heads.size == n_indices * GROUPS):
-        return BAD_COUNTERS, 0
     # the lists: each of a real class's groups 1..11 links first pages of that fullness both ways
     zspage_class = np.full(watermark, -1, np.int64)
     zspages = 0

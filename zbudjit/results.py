@@ -24,10 +24,20 @@ They are imported only when a function here is called; without them every functi
 :class:`ImportError` with that install hint (call :func:`require_data` to check up front).
 """
 
+from __future__ import annotations
+
 import dataclasses
+import os
 import pathlib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:                    # the optional extra "data"; imported lazily at run time
+    import pandas
+    import pyarrow
 
 __all__ = ["class_stats_frame", "objects_array", "records_frame", "require_data", "stats_frame",
            "timeline_frame", "write_parquet"]
@@ -37,7 +47,7 @@ INSTALL_HINT = 'pip install "zbudjit[data]"'
 
 # -- pandas and pyarrow, imported lazily ----------------------------------------------------------
 
-def require_data():
+def require_data() -> None:
     """Check that pandas and pyarrow are importable.
 
     Raises
@@ -80,7 +90,7 @@ def _row(record):
             for key, value in record.items()}
 
 
-def stats_frame(stats):
+def stats_frame(stats: Any) -> "pandas.DataFrame":
     """Statistics snapshots as a DataFrame, one row each.
 
     Parameters
@@ -108,7 +118,7 @@ def stats_frame(stats):
     return pandas.DataFrame([_row(snapshot) for snapshot in ([stats] if single else stats)])
 
 
-def class_stats_frame(class_stats):
+def class_stats_frame(class_stats: np.ndarray) -> "pandas.DataFrame":
     """A zsmalloc pool's size classes as a DataFrame, one row per real class.
 
     Parameters
@@ -139,7 +149,7 @@ def class_stats_frame(class_stats):
     return pandas.DataFrame({name: rows[name] for name in rows.dtype.names})
 
 
-def timeline_frame(timeline):
+def timeline_frame(timeline: Mapping[str, Any]) -> "pandas.DataFrame":
     """A timeline (equal-length arrays sampled over time) as a DataFrame, one row per sample.
 
     Parameters
@@ -180,7 +190,7 @@ def timeline_frame(timeline):
     return frame
 
 
-def records_frame(records):
+def records_frame(records: Iterable[Any]) -> "pandas.DataFrame":
     """Records (the rows of a table) as a DataFrame, one row each: the command line's tables.
 
     Parameters
@@ -205,7 +215,7 @@ def records_frame(records):
     return pandas.DataFrame([_row(record) for record in records])
 
 
-def write_parquet(frame, path):
+def write_parquet(frame: "pandas.DataFrame", path: str | os.PathLike) -> Path:
     """Write ``frame`` (a DataFrame from this module, or any) to ``path`` as Parquet.
 
     The index is not written (these frames number their rows 0..n-1); ``frame.attrs`` is kept in
@@ -235,7 +245,7 @@ def write_parquet(frame, path):
 
 # -- objects as Arrow ------------------------------------------------------------------------------
 
-def objects_array(data, offsets):
+def objects_array(data: np.ndarray, offsets: np.ndarray) -> "pyarrow.LargeBinaryArray":
     """A batch of objects as a ``pyarrow.LargeBinaryArray`` over the same memory (no copy).
 
     Parameters

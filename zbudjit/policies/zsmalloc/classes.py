@@ -156,7 +156,7 @@ def _build(page_size, chain_size):
     return tuple(rows), huge
 
 
-def size_class_table(page_size=4096, chain_size=DEFAULT_CHAIN_SIZE):
+def size_class_table(page_size: int = 4096, chain_size: int = DEFAULT_CHAIN_SIZE) -> np.ndarray:
     """The class table zs_create_pool builds: one row per class index.
 
     Parameters
@@ -189,7 +189,7 @@ def real_class_indices(table):
     return np.flatnonzero(table["class_index"] == np.arange(len(table)))
 
 
-def huge_class_size(page_size=4096, chain_size=DEFAULT_CHAIN_SIZE):
+def huge_class_size(page_size: int = 4096, chain_size: int = DEFAULT_CHAIN_SIZE) -> int:
     """zs_huge_class_size: requests of at least this many bytes land in a huge class.
 
     Parameters

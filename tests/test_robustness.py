@@ -224,3 +224,13 @@ def test_an_alloc_takes_no_more_pages_than_the_disk_reserved_for(policy, batches
         assert pool.pages_used - used <= bound
         assert int(pool._counters[t.C_PAGE_WATERMARK]) - watermark <= bound
         pool.free(handles[rng.random(handles.size) < 0.5])
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_the_free_slot_table_keeps_the_handle_tables_length(policy):
+    """It is as deep as slots can be free, and no deeper (it grew by a quarter more, 4 bytes a
+    slot for nothing)."""
+    pool = zj.Pool(4096, policy=policy)
+    for _ in range(3):
+        pool.free(pool.alloc(np.full(5000, 100)))
+        assert pool._free_slots.size == pool._handles.size > 5000

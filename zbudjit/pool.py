@@ -326,7 +326,7 @@ class Pool:
         if slots and self._handles.size - c[t.C_SLOT_WATERMARK] + c[t.C_SLOTS_FREE] < slots:
             put_back += [("_handles", self._handles), ("_free_slots", self._free_slots)]
             self._handles = t.grown(self._handles, needed, t.MAX_SLOTS)
-            self._free_slots = t.grown(self._free_slots, self._handles.size, t.MAX_SLOTS)
+            self._free_slots = t.resized(self._free_slots, self._handles.size)   # as deep as slots
         blocks_needed = t.blocks_for(pushes, self._stack_heads.size)
         old_size = self._blocks.size // t.BLOCK_WORDS
         blocks_free = old_size - c[t.C_BLOCK_WATERMARK] + c[t.C_BLOCKS_FREE]

@@ -192,6 +192,14 @@ def grown(table, needed, limit):
     return bigger
 
 
+def resized(table, size):
+    """A copy of ``table`` with ``size`` records (or as many as it has, if more), the first ones
+    ``table``'s: for a table that must keep up with another's length, not grow ahead of it."""
+    bigger = np.empty(max(size, table.size), table.dtype)
+    bigger[:table.size] = table
+    return bigger
+
+
 # ---------------------------------------------------------------------------------------------
 # Handles
 

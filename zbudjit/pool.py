@@ -390,7 +390,7 @@ class Pool:
 
     def _trim_blocks(self):
         """After an alloc that grew the block table for the most pushes it could make (one an
-        object: a zsmalloc fill makes one in ten or so), give back what it did not reach if that
+        object, where a fill makes far fewer), give back what it did not reach if that
         is most of the table: blocks at and above the watermark were never used, so the table
         can end there, with half as many again to spare. (Not after a free: the re-alloc that
         usually follows one would only grow the table again.)"""

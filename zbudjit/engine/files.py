@@ -22,6 +22,16 @@ import numpy as np
 from ..errors import FileInUseError, PoolFullError
 
 
+def allocate(fd, start, end):
+    """Give bytes ``start..end`` of a file disk blocks now, growing the file to ``end`` if it is
+    shorter (so writes to them through a mapping cannot run out of space). Where the system has
+    no posix_fallocate (macOS) the file only grows, sparse, and space is found on write."""
+    if hasattr(os, "posix_fallocate"):
+        os.posix_fallocate(fd, start, end - start)
+    elif os.fstat(fd).st_size < end:
+        os.ftruncate(fd, end)
+
+
 class LockedFile:
     """A file of exactly ``nbytes`` bytes, open and exclusively locked until :meth:`close`.
 
@@ -92,7 +102,7 @@ class LockedFile:
         if nbytes <= self.reserved:
             return
         try:
-            os.posix_fallocate(self._file.fileno(), self.reserved, nbytes - self.reserved)
+            allocate(self._file.fileno(), self.reserved, nbytes)
         except OSError as error:
             if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
                 raise PoolFullError(
@@ -102,6 +112,12 @@ class LockedFile:
                 raise
             # a filesystem without fallocate: nothing can be reserved, writes are as before
         self.reserved = nbytes
+
+    def grow(self, nbytes):
+        """Make the file ``nbytes`` long (at least its size now), with disk blocks for all of it;
+        OSError (ENOSPC on a full disk) leaves its length as it was."""
+        allocate(self._file.fileno(), self.nbytes, nbytes)
+        self.nbytes = self.reserved = max(nbytes, self.nbytes)
 
     def close(self):
         """Release the lock and the file (a mapping made by :meth:`map` stays valid)."""

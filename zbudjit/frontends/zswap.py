@@ -329,12 +329,11 @@ class Zswap:
         # Room to grow into, unless the disk has only what is needed
         for slots in (max(needed, 2 * capacity, _MIN_SWAP_BYTES // self.page_size), needed):
             try:
-                _allocate(self._swap_file.fileno(), capacity * self.page_size, slots * self.page_size)
+                self._swap_file.grow(slots * self.page_size)
                 break
             except OSError as error:
                 if slots == needed or error.errno != errno.ENOSPC:
                     raise
-        self._swap_file.nbytes = slots * self.page_size
         self._swap = self._swap_file.map((slots, self.page_size))
         free_slots = np.empty(slots, np.int64)
         free_slots[:self._free_count] = self._free_slots[:self._free_count]
@@ -583,14 +582,6 @@ class Zswap:
             pool_density=pool.density,
             **self._events,
         )
-
-
-def _allocate(fd, start, end):
-    """Give bytes ``start..end`` of a file disk space now (so writes to them cannot run out)."""
-    if hasattr(os, "posix_fallocate"):
-        os.posix_fallocate(fd, start, end - start)
-    else:                                       # e.g. macOS: a sparse file, space found on write
-        os.ftruncate(fd, end)
 
 
 def _remove_file(path):

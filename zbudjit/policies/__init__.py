@@ -73,6 +73,11 @@ class Policy(abc.ABC):
         """Free ``handles`` in order; returns ``(status, index)``, NEED_ROOM as for alloc."""
 
     @abc.abstractmethod
+    def kernel_state(self, pool):
+        """The tuple of the pool's tables that :mod:`zbudjit.policies.single` hands to this
+        policy's batch kernels (valid until the pool next makes room)."""
+
+    @abc.abstractmethod
     def room(self, operation, n):
         """``(handle slots, stack pushes, LRU entries)`` that an ``"alloc"`` or ``"free"`` of ``n``
         objects may take at most."""

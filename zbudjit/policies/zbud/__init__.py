@@ -36,6 +36,10 @@ class ZbudPolicy(Policy):
         return kernels.free_kernel(pool._geometry, pool._pages, pool._handles, pool._free_slots,
                                    pool._blocks, pool._stack_heads, pool._counters, handles)
 
+    def kernel_state(self, pool):
+        return (pool._geometry, pool._pages, pool._handles, pool._free_slots, pool._blocks,
+                pool._stack_heads, pool._lru_log, pool._counters, pool._arena)
+
     def room(self, operation, n):
         # An element pushes only a new page onto a stack (a page taken from a list ends
         # buddied), and an undo re-files only pages taken from lists: n pushes in all.

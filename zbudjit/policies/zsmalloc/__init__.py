@@ -54,6 +54,10 @@ class ZsmallocPolicy(Policy):
                                    pool._handles, pool._free_slots, pool._list_heads,
                                    pool._counters, pool._arena, handles)
 
+    def kernel_state(self, pool):
+        return (pool._geometry, pool._pages, pool._next_pages, pool._classes, pool._handles,
+                pool._free_slots, pool._list_heads, pool._counters, pool._arena)
+
     def room(self, operation, n):
         return (n, 0, 0) if operation == "alloc" else (0, 0, 0)
 

@@ -33,6 +33,7 @@ through the policy's own kernels (``zbudjit.policies.single``).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import astuple, dataclass, fields
@@ -41,14 +42,23 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .. import compressors
+from ..engine.files import LockedFile
 from ..errors import CorruptionError, PoolError
-from ..policies.zsmalloc.classes import DEFAULT_CHAIN_SIZE, huge_class_size
-from ..pool import POLICIES, Pool, _integer_array, _page_size, _whole_number
+from ..policies.zsmalloc import class_table
+from ..policies.zsmalloc.classes import DEFAULT_CHAIN_SIZE, _nominal_index, huge_class_size
+from ..policies.zsmalloc.kernels import K_CLASS
+from ..pool import INT64_MAX, POLICIES, Pool, _integer_array, _page_size, _whole_number
 from . import zram_kernels as k
 
 __all__ = ["BdStat", "IoStat", "MmStat", "Zram"]
 
 INT64 = np.dtype(np.int64)
+PP_BUCKET_BYTES = 64            # the width of the post-processing size buckets
+#: writeback modes and the slot flags each needs
+WRITEBACK_MODES = {"idle": k.IDLE, "huge": k.HUGE, "huge_idle": k.HUGE | k.IDLE,
+                   "incompressible": k.INCOMPRESSIBLE}
+#: recompress types and the slot flags each needs
+RECOMPRESS_TYPES = {"idle": k.IDLE, "huge": k.HUGE, "huge_idle": k.HUGE | k.IDLE}
 NO_PAGES = np.empty((0, 0), np.uint8)
 NO_BYTES = np.empty(0, np.uint8)
 
@@ -89,7 +99,7 @@ class IoStat:
     notify_free: int
 
     def __str__(self):
-        return "{:8d} {:8d} {:8d} {:8d}\n".format(*astuple(self))
+        return "{:8d} {:8d} {} {:8d}\n".format(*astuple(self))   # a bare 0, as printed
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,12 @@ class BdStat:
 
     def __str__(self):
         return "{:8d} {:8d} {:8d}\n".format(*astuple(self))
+
+
+def _class_index(table, sizes, page_size):
+    """zs_lookup_class_index: the real size class of objects of ``sizes`` bytes (no handle
+    bytes added, as zram asks)."""
+    return table[_nominal_index(np.asarray(sizes, np.int64), page_size), K_CLASS]
 
 
 def _pages_array(pages, page_size, n):
@@ -172,9 +188,14 @@ class Zram:
         self._pool_options = {"chain_size": self.chain_size} if has_chain else {}
         self._lock = threading.Lock()
         self.mem_limit = mem_limit
-        self._backing = None
+        self.writeback_limit = None
+        self._backing_file = self._backing = None
         if backing_file is not None:
-            raise NotImplementedError("writeback arrives with the writeback commit")
+            # one block more than the indices: the kernel never uses block 0
+            self._backing_file = LockedFile(os.path.abspath(os.fspath(backing_file)),
+                                            (self.n_indices + 1) * self.page_size, "replace",
+                                            "backing file")
+            self._backing = self._backing_file.map((self.n_indices + 1, self.page_size))
         self._new_device()
 
     def _new_device(self):
@@ -189,7 +210,8 @@ class Zram:
         self._stats = np.zeros(k.N_STATS, np.int64)
         self._own_free = np.empty(0, np.int64)
         self._own_store = np.empty((0, self.page_size if self.keep_data else 0), np.uint8)
-        self._bd_blocks = np.zeros(0, np.uint8)
+        self._bd_blocks = np.zeros(self.n_indices + 1 if self._backing is not None else 0,
+                                   np.uint8)
 
     # -- settings ---------------------------------------------------------------------------------
 
@@ -203,6 +225,17 @@ class Zram:
     def mem_limit(self, value: int) -> None:
         value = _whole_number(value, "mem_limit", 0)
         self._limit_pages = -(-value // self.page_size)
+
+    @property
+    def writeback_limit(self) -> int | None:
+        """What writeback may still write, in 4 KiB units (``writeback_limit``), or None when
+        the limit is off (``writeback_limit_enable`` 0, the default). Each page written back
+        takes ``page_size / 4096``; at 0, writeback stops."""
+        return self._wb_limit
+
+    @writeback_limit.setter
+    def writeback_limit(self, value: int | None) -> None:
+        self._wb_limit = None if value is None else _whole_number(value, "writeback_limit", 0)
 
     @property
     def compressor(self) -> str:
@@ -231,14 +264,19 @@ class Zram:
         indices = self._indices(indices)
         pages = _pages_array(pages, self.page_size, indices.size)
         same, words = k.same_filled(pages)
+        # Compress every page but for a batch mostly same-filled: a copy of the other pages costs
+        # more than compressing the few same-filled ones, whose lengths are then set to 0.
+        chosen = ~same if 2 * np.count_nonzero(same) > same.size else None
+        data, offsets = self._compressors[0].compress(pages if chosen is None else pages[chosen])
         lengths = np.zeros(indices.size, np.int64)
-        data, offsets = NO_BYTES, np.zeros(indices.size + 1, np.int64)
-        compress = ~same
-        if compress.any():
-            data, comp_offsets = self._compressors[0].compress(
-                pages if compress.all() else pages[compress])
-            lengths[compress] = np.diff(comp_offsets)
-            np.cumsum(lengths, out=offsets[1:])
+        if chosen is None:
+            lengths[:] = np.diff(offsets)
+            lengths[same] = 0
+        else:
+            lengths[chosen] = np.diff(offsets)
+            starts = np.zeros(indices.size + 1, np.int64)
+            starts[np.flatnonzero(chosen)] = offsets[:-1]
+            offsets = starts
         ops = np.full(indices.size, k.OP_WRITE, np.uint8)
         outcome = self._apply(ops, indices, lengths, words, data, offsets, pages)
         return outcome == k.DONE
@@ -260,8 +298,9 @@ class Zram:
         lengths = _integer_array(comp_lens, "comp_lens", INT64, ValueError)
         if lengths.size != n:
             raise ValueError(f"{n} indices but {lengths.size} comp_lens")
-        if lengths.size and (lengths.min() < 0 or lengths.max() > self.page_size):
-            raise ValueError(f"comp_lens must be 0 to {self.page_size}")
+        # zram compresses into a buffer of two pages
+        if lengths.size and (lengths.min() < 0 or lengths.max() > 2 * self.page_size):
+            raise ValueError(f"comp_lens must be 0 to {2 * self.page_size}")
         return lengths
 
     def _require_size_only(self, what):
@@ -342,10 +381,14 @@ class Zram:
                 indices, lengths, words, data, offsets, pages, self.keep_data, self.page_size,
                 self._limit_pages,
                 self.huge_class_size, self._own_pages, self._clock(), outcome, mm_rows)
+        self._raise_if_refused(status, at)
+        return outcome
+
+    @staticmethod
+    def _raise_if_refused(status, at):
         if status:
             raise CorruptionError(f"the pool refused operation {at} of the batch (status "
                                   f"{status}): its tables and the slot table disagree")
-        return outcome
 
     def _own_room(self, huge):
         """Room in the own-page store for ``huge`` more pages."""
@@ -371,32 +414,181 @@ class Zram:
         if not self.keep_data:
             raise PoolError("this device was made with keep_data=False: it keeps no page bytes")
         indices = self._indices(indices)
-        out = np.empty((indices.size, self.page_size), np.uint8)
         with self._lock:
-            rows, handles, priorities, huge = k.read_plan(
-                self._handle, self._size, self._flags, self._atime, self._stats,
-                self._own_store, indices, self._clock(), out)
-            # one pool read per kind of object: raw (huge), or compressed at each priority
-            kinds = np.where(huge, -2, priorities)
-            for kind in np.unique(kinds).tolist():
-                chosen = kinds == kind
-                if kind == -1:
-                    self._read_backing(out, rows[chosen], handles[chosen])
-                    continue
-                data, offsets = self._pool.read(handles[chosen])
-                if kind == -2:
-                    out[rows[chosen]] = data.reshape(-1, self.page_size)
-                    continue
-                try:
-                    out[rows[chosen]] = self._compressors[kind].decompress(
-                        data, offsets, self.page_size)
-                except ValueError as error:
-                    self._stats[k.Z_FAILED_READS] += 1
-                    raise CorruptionError(f"a stored page does not decompress: {error}") from None
+            return self._read_unlocked(indices)
+
+    def _read_unlocked(self, indices, mark=True):
+        """The pages at ``indices``; ``mark`` False for the kernel's own reads (writeback,
+        recompression), which do not mark slots accessed."""
+        out = np.empty((indices.size, self.page_size), np.uint8)
+        rows, handles, priorities, huge = k.read_plan(
+            self._handle, self._size, self._flags, self._atime, self._own_store, indices,
+            self._clock() if mark else -1, out)
+        # one pool read per kind of object: raw (huge), or compressed at each priority
+        kinds = np.where(huge, -2, priorities)
+        for kind in np.unique(kinds).tolist():
+            chosen = kinds == kind
+            if kind == -1:
+                self._read_backing(out, rows[chosen], handles[chosen])
+                continue
+            data, offsets = self._pool.read(handles[chosen])
+            if kind == -2:
+                out[rows[chosen]] = data.reshape(-1, self.page_size)
+                continue
+            try:
+                out[rows[chosen]] = self._compressors[kind].decompress(
+                    data, offsets, self.page_size)
+            except ValueError as error:
+                self._stats[k.Z_FAILED_READS] += 1
+                raise CorruptionError(f"a stored page does not decompress: {error}") from None
         return out
 
     def _read_backing(self, out, rows, blocks):
-        raise CorruptionError("written-back slots need a backing file")
+        out[rows] = self._backing[blocks.astype(np.int64)]
+        self._stats[k.Z_BD_READS] += rows.size
+
+    # -- idle, writeback, recompression ------------------------------------------------------------
+
+    def _allocated(self):
+        return (self._size != 0) | (self._flags & (k.SAME | k.WB) != 0)
+
+    def mark_idle(self, older_than: float | None = None) -> int:
+        """``echo all > idle`` (None) or ``echo SECONDS > idle``: every allocated slot that is
+        neither same-filled nor written back is marked IDLE; with ``older_than``, only those not
+        accessed for that many seconds, and the others' IDLE is cleared (the kernel built with
+        TRACK_ENTRY_ACTIME). Returns the slots now idle."""
+        with self._lock:
+            eligible = self._allocated() & (self._flags & (k.SAME | k.WB) == 0)
+            if older_than is None:
+                idle = eligible
+            else:
+                if isinstance(older_than, bool) or not isinstance(older_than, (int, float)) \
+                        or not older_than >= 0:
+                    raise ValueError(f"older_than must be a number of seconds >= 0, "
+                                     f"got {older_than!r}")
+                cutoff = self._clock() - int(older_than * 1e9)
+                idle = eligible & (self._atime < cutoff)
+                self._flags[eligible & ~idle] &= ~np.uint16(k.IDLE)
+            self._flags[idle] |= np.uint16(k.IDLE)
+            return int(np.count_nonzero(self._flags & k.IDLE))
+
+    def _candidates(self, indices, need, skip, order_by_size=True):
+        """Slots of ``indices`` (ascending scan order) with every flag of ``need`` and none of
+        ``skip``, in the order the kernel's post-processing takes them: 64-byte size buckets,
+        the largest first, the last placed first within a bucket."""
+        flags = self._flags[indices]
+        chosen = indices[self._allocated()[indices] & (flags & need == need) & (flags & skip == 0)]
+        buckets = self._size[chosen] // PP_BUCKET_BYTES
+        return chosen[np.lexsort((-np.arange(chosen.size), -buckets.astype(np.int64)))]
+
+    def writeback(self, mode: str | None = None, indices: ArrayLike | None = None) -> int:
+        """Write slots back to the backing file (``echo MODE > writeback``, section 7.7).
+
+        ``mode``: "idle", "huge", "huge_idle" or "incompressible" (slots with those flags);
+        ``indices``: only these (``page_index=`` / ``page_indexes=``), in the order given, with
+        no flag needed when ``mode`` is None. Same-filled and written-back slots are skipped.
+        Each page goes to the first free block (block 0 is never used); its slot is freed and
+        refers to the block from then on. Stops when ``writeback_limit`` reaches 0 or the file
+        is full. Returns the pages written.
+        """
+        if self._backing is None:
+            raise PoolError("writeback needs a backing file (Zram(..., backing_file=PATH))")
+        if mode is None and indices is None:
+            raise ValueError("writeback needs a mode, indices, or both")
+        if mode is not None and mode not in WRITEBACK_MODES:
+            raise ValueError(f"writeback mode must be one of {', '.join(WRITEBACK_MODES)}, "
+                             f"got {mode!r}")
+        indices = np.arange(self.n_indices) if indices is None else self._indices(indices)
+        with self._lock:
+            chosen = self._candidates(indices, WRITEBACK_MODES.get(mode, 0), k.SAME | k.WB)
+            _, first = np.unique(chosen, return_index=True)     # a slot placed twice: once
+            chosen = chosen[np.sort(first)]
+            units = self.page_size // 4096
+            if self._wb_limit is not None:
+                chosen = chosen[:self._wb_limit // units + (self._wb_limit % units != 0)]
+            free = np.flatnonzero(self._bd_blocks[1:] == 0) + 1
+            chosen = chosen[:free.size]
+            if chosen.size == 0:
+                return 0
+            blocks = free[:chosen.size]
+            if self.keep_data:
+                self._backing_file.reserve((int(blocks[-1]) + 1) * self.page_size)
+                self._backing[blocks] = self._read_unlocked(chosen, mark=False)
+            pool = self._pool
+            with pool._lock:
+                status, at = k.writeback_kernel(
+                    pool._policy.kernel_state(pool), self._handle, self._size, self._flags,
+                    self._atime, self._stats, self._own_free, self._bd_blocks, chosen,
+                    blocks.astype(np.uint64))
+            self._raise_if_refused(status, at)
+            if self._wb_limit is not None:
+                self._wb_limit = max(self._wb_limit - chosen.size * units, 0)
+            return int(chosen.size)
+
+    def recompress(self, type: str | None = None, max_pages: int | None = None,
+                   threshold: int = 0, algo: str | None = None,
+                   priority: int | None = None) -> int:
+        """``echo ... > recompress`` (section 7.6): try the secondary compressors on stored pages.
+
+        ``type``: "idle", "huge" or "huge_idle" (None: every stored page); ``max_pages``: at most
+        this many slots tried; ``threshold``: only objects of at least this size, and a result
+        is taken only if smaller (below huge_class_size); ``algo`` or ``priority``: that
+        recompressor alone. A slot's new object is taken when its size class is smaller than the
+        old one's, allocated before the old one is freed, with no mem_limit check; a slot no
+        compressor shrinks, the last one tried, becomes INCOMPRESSIBLE. Returns the slots
+        recompressed.
+        """
+        n_comps = len(self._compressors)
+        if n_comps < 2:
+            raise PoolError("recompress needs recompressors (Zram(..., recompressors=[...]))")
+        if not self.keep_data:
+            raise PoolError("recompress needs the pages' bytes: this device has keep_data=False")
+        if type is not None and type not in RECOMPRESS_TYPES:
+            raise ValueError(f"type must be one of {', '.join(RECOMPRESS_TYPES)}, got {type!r}")
+        threshold = _whole_number(threshold, "threshold", 0, self.huge_class_size - 1)
+        remaining = INT64_MAX if max_pages is None else _whole_number(max_pages, "max_pages", 0)
+        first, limit = 1, n_comps
+        if algo is not None:
+            if algo not in self._compressor_names[1:]:
+                raise ValueError(f"{algo!r} is not a recompressor of this device "
+                                 f"({', '.join(self._compressor_names[1:])})")
+            first = self._compressor_names.index(algo, 1)
+            limit = first + 1
+        elif priority is not None:
+            first = max(_whole_number(priority, "priority", 0, n_comps - 1), 1)
+            limit = first + 1
+        table = class_table(self.page_size, self.chain_size)
+        with self._lock:
+            before = int(self._stats[k.Z_RECOMPRESSED])
+            order = self._candidates(np.arange(self.n_indices), RECOMPRESS_TYPES.get(type, 0),
+                                     k.SAME | k.WB | k.INCOMPRESSIBLE)
+            slot_priority = (self._flags[order] & k.PRIORITY_MASK) >> k.PRIORITY_SHIFT
+            order = order[slot_priority + 1 < limit]
+            start = 0
+            while start < order.size and remaining > 0:
+                chunk = order[start:start + max(min(remaining, order.size), 64)]
+                pages = self._read_unlocked(chunk, mark=False)
+                lens = np.zeros((chunk.size, n_comps), np.int64)
+                starts = np.zeros((chunk.size, n_comps), np.int64)
+                pieces, base = [], 0
+                for p in range(first, limit):
+                    data, offsets = self._compressors[p].compress(pages)
+                    lens[:, p] = np.diff(offsets)
+                    starts[:, p] = offsets[:-1] + base
+                    pieces.append(data)
+                    base += data.size
+                pool = self._pool
+                with pool._lock:
+                    pool._reserve(*pool._policy.room("alloc", chunk.size))
+                    status, used, remaining = k.recompress_kernel(
+                        pool._policy.kernel_state(pool), self._handle, self._size, self._flags,
+                        self._atime, self._stats, self._own_free, self._bd_blocks, chunk,
+                        _class_index(table, self._size[chunk], self.page_size), lens,
+                        _class_index(table, lens, self.page_size), np.concatenate(pieces),
+                        starts, first, limit, n_comps, threshold, True, remaining)
+                self._raise_if_refused(status, used)
+                start += used
+            return int(self._stats[k.Z_RECOMPRESSED]) - before
 
     def compact(self) -> int:
         """zs_compact of the whole pool (``echo 1 > compact``); returns the pages it freed, which
@@ -435,6 +627,29 @@ class Zram:
             pages_compacted=self._pool.pages_compacted,
             huge_pages=int(s[k.Z_HUGE]),
             huge_pages_since=int(s[k.Z_HUGE_SINCE]))
+
+    def bd_stat(self) -> BdStat:
+        """The backing file's blocks (4 KiB units); PoolError without a backing file, as the
+        kernel has no bd_stat without CONFIG_ZRAM_WRITEBACK."""
+        if self._backing is None:
+            raise PoolError("bd_stat needs a backing file")
+        s, units = self._stats, self.page_size // 4096
+        return BdStat(int(s[k.Z_BD_COUNT]) * units, int(s[k.Z_BD_READS]) * units,
+                      int(s[k.Z_BD_WRITES]) * units)
+
+    def close(self) -> None:
+        """Release the pool and the backing file (its lock)."""
+        with self._lock:
+            self._pool.close()
+            if self._backing_file is not None:
+                self._backing = None
+                self._backing_file.close()
+
+    def __enter__(self) -> "Zram":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def io_stat(self) -> IoStat:
         s = self._stats

@@ -258,9 +258,9 @@ def mm_stat_kernel(state, stats, limit_pages, page_size):
 
 
 @njit(cache=True, nogil=True)
-def read_plan(handle, size, flags, atime, stats, own_pages, indices, now, out):
-    """Fill ``out`` rows for same-filled, empty and own-page slots and mark every slot read as
-    accessed (IDLE cleared); return, for the rest, ``(rows, handles, priorities, huge)``: the
+def read_plan(handle, size, flags, atime, own_pages, indices, now, out):
+    """Fill ``out`` rows for same-filled, empty and own-page slots and, unless ``now`` is -1,
+    mark every slot read as accessed at ``now`` (IDLE cleared); return, for the rest, ``(rows, handles, priorities, huge)``: the
     pool objects to read (compressed, or raw when huge) and the written-back pages (handle = its
     block, priority -1), for the caller to fill."""
     n = indices.size
@@ -285,7 +285,86 @@ def read_plan(handle, size, flags, atime, stats, own_pages, indices, now, out):
             priorities[k] = -1 if f & WB else (f & PRIORITY_MASK) >> PRIORITY_SHIFT
             huge[k] = f & HUGE != 0
             k += 1
-        if f & (SAME | WB) or size[index] != 0:
+        if now >= 0 and (f & (SAME | WB) or size[index] != 0):
             flags[index] = f & ~IDLE
             atime[index] = now
     return rows[:k], handles[:k], priorities[:k], huge[:k]
+
+
+@njit(cache=True, nogil=True)
+def writeback_kernel(state, handle, size, flags, atime, stats, own_free, bd_blocks, indices,
+                     blocks):
+    """Slot ``indices[i]`` is now on backing block ``blocks[i]`` (its page already written
+    there): the block is taken, the slot freed as zram_free_page frees it, then set WB with the
+    block as its handle; pages_stored is unchanged on balance (7.7). Returns ``(status, i)``."""
+    scratch = np.empty(1, np.uint64)
+    for i in range(indices.size):
+        index = indices[i]
+        bd_blocks[blocks[i]] = 1
+        stats[Z_BD_COUNT] += 1
+        stats[Z_BD_WRITES] += 1
+        status = _free_slot(state, handle, size, flags, atime, stats, own_free, bd_blocks, index,
+                            scratch)
+        if status != errors.OK:
+            return status, i
+        flags[index] = WB
+        handle[index] = blocks[i]
+        stats[Z_PAGES_STORED] += 1
+    return errors.OK, 0
+
+
+@njit(cache=True, nogil=True)
+def recompress_kernel(state, handle, size, flags, atime, stats, own_free, bd_blocks, indices,
+                      old_class, new_lens, new_class, data, starts, first_priority,
+                      priority_limit, n_compressors, threshold, keep_data, max_pages):
+    """recompress_slot (7.6) for each candidate in order while ``max_pages`` lasts.
+
+    ``new_lens[i, p]`` / ``new_class[i, p]``: candidate ``i``'s length and class index with the
+    compressor of priority ``p`` (columns below ``first_priority`` unused), its bytes at
+    ``data[starts[i, p]:]``. Returns ``(status, candidates consumed, max_pages left)``.
+    """
+    one_size = np.empty(1, np.int64)
+    one_offsets = np.empty(2, np.int64)
+    one_handle = np.empty(1, np.uint64)
+    scratch = np.empty(1, np.uint64)
+    for i in range(indices.size):
+        if max_pages == 0:
+            return errors.OK, i, max_pages
+        index = indices[i]
+        if threshold and size[index] < threshold:
+            continue
+        flags[index] &= ~IDLE
+        priority = max(first_priority, ((flags[index] & PRIORITY_MASK) >> PRIORITY_SHIFT) + 1)
+        if priority >= priority_limit:
+            continue
+        chosen = -1
+        while priority < priority_limit:
+            if new_class[i, priority] < old_class[i] and (
+                    threshold == 0 or new_lens[i, priority] < threshold):
+                chosen = priority
+                break
+            priority += 1
+        max_pages -= 1
+        if chosen < 0:
+            if priority >= n_compressors:
+                flags[index] |= INCOMPRESSIBLE
+            continue
+        length = new_lens[i, chosen]
+        one_size[0] = length
+        one_offsets[0] = starts[i, chosen]
+        one_offsets[1] = starts[i, chosen] + length
+        status, _ = alloc_one(state, one_size, data, one_offsets if keep_data else one_offsets[:0],
+                              one_handle)
+        if status != errors.OK:
+            return status, i, max_pages
+        status = _free_slot(state, handle, size, flags, atime, stats, own_free, bd_blocks, index,
+                            scratch)
+        if status != errors.OK:
+            return status, i, max_pages
+        handle[index] = one_handle[0]
+        size[index] = length
+        flags[index] = chosen << PRIORITY_SHIFT
+        stats[Z_COMPR_DATA] += length
+        stats[Z_PAGES_STORED] += 1
+        stats[Z_RECOMPRESSED] += 1
+    return errors.OK, indices.size, max_pages

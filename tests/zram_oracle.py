@@ -9,18 +9,16 @@ itself, and asserts after every record that the pool's memory is the kernel's. T
 * ``pages_used`` (pool pages now, zs_get_total_pages) and ``pages_compacted`` (cumulative), each
   an int attribute, a property or a method; ``pages_compacted`` may also come from ``stats()``.
 
-:func:`random_operations` makes a seeded mix of writes of real pages, overwrites, discards,
-same-filled and incompressible pages and compactions over a small index range;
-:func:`real_pages` takes its pages from the running Python installation.
+:func:`random_operations` (a seeded mix of writes of real pages, overwrites, discards,
+same-filled and incompressible pages and compactions) and :func:`real_pages` are the package's
+(``zbudjit.kernel.check``), which ``zbudjit kernel-check`` uses too.
 """
-
-import os
 
 import numpy as np
 
+from zbudjit.kernel.check import DEFAULT_MIX, random_operations, real_pages  # noqa: F401
 from zbudjit.kernel.zram import (HUGE_CLASS_SIZE, OP_COMPACT, OP_DISCARD, OP_NAMES, OP_WRITE,
                                  PAGE_SIZE, RECORD_DTYPE)
-from zbudjit.pagesource import python_installation_files
 
 __all__ = ["random_operations", "real_pages", "replay"]
 
@@ -140,112 +138,3 @@ def replay(records, pool_factory):
         _expect(i, rec, "pages_compacted", _pages_compacted(pool) - compacted,
                 rec["pages_compacted"])
     return pool
-
-
-# ---------------------------------------------------------------------------------------------
-# Operation mixes
-
-def real_pages(count, seed=0):
-    """``count`` real pages: 4 KiB pieces of the running Python installation's files.
-
-    Parameters
-    ----------
-    count : int
-    seed : int
-        Chooses the files (.py sources and .so machine code, about half each) and the
-        page-aligned piece of each; the same seed gives the same pages on the same installation.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(count, 4096)`` ``uint8``; a file's last piece is zero-padded, as in the page cache.
-    """
-    files = python_installation_files()
-    sources = [f for f in files if f.suffix == ".py"]
-    binaries = [f for f in files if f.suffix == ".so" or ".so." in f.name]
-    if not sources or not binaries:
-        raise RuntimeError(f"found {len(sources)} .py and {len(binaries)} .so files in the "
-                           "Python installation; real pages need both")
-    rng = np.random.default_rng(seed)
-    out = np.zeros((count, PAGE_SIZE), np.uint8)
-    for k in range(count):
-        group = binaries if rng.random() < 0.5 else sources
-        path = group[int(rng.integers(len(group)))]
-        size = os.path.getsize(path)
-        offset = int(rng.integers(max(1, -(-size // PAGE_SIZE)))) * PAGE_SIZE
-        with open(path, "rb") as f:
-            f.seek(offset)
-            piece = f.read(PAGE_SIZE)
-        out[k, :len(piece)] = np.frombuffer(piece, np.uint8)
-    return out
-
-
-#: What :func:`random_operations` draws, with its default weights.
-DEFAULT_MIX = {
-    "real": 0.50,           # a page of the installation (text, machine code)
-    "mixed": 0.12,          # a real page with a random tail: sizes up to and past huge
-    "random": 0.06,         # incompressible: stored uncompressed (huge)
-    "zeros": 0.03,          # same-filled with word 0
-    "word": 0.03,           # same-filled with a non-zero word
-    "discard": 0.22,
-    "compact": 0.04,
-}
-
-
-def random_operations(count, seed=0, *, indices=256, first_index=0, pages=None, mix=None):
-    """A seeded sequence of zram operations over real pages, for zbudjit.kernel.zram.record.
-
-    Parameters
-    ----------
-    count : int
-        Operations.
-    seed : int
-    indices : int, default 256
-        Page indices used: ``first_index`` to ``first_index + indices - 1``. Small, so most
-        writes are overwrites and discards usually hit a stored page.
-    first_index : int, default 0
-    pages : numpy.ndarray, optional
-        ``(n, 4096)`` ``uint8`` real pages to draw from; by default 512 of :func:`real_pages`.
-    mix : dict, optional
-        Weights by kind (see :data:`DEFAULT_MIX`; missing kinds weigh 0).
-
-    Returns
-    -------
-    list of tuple
-        ``("write", index, bytes)``, ``("discard", index)`` and ``("compact",)``.
-    """
-    rng = np.random.default_rng(seed)
-    if pages is None:
-        pages = real_pages(512, seed)
-    mix = dict(DEFAULT_MIX if mix is None else mix)
-    kinds = list(mix)
-    weights = np.array([mix[k] for k in kinds], float)
-    if weights.min() < 0 or weights.sum() <= 0:
-        raise ValueError(f"mix weights must be >= 0 with a positive sum, got {mix}")
-    draws = rng.choice(len(kinds), size=count, p=weights / weights.sum())
-    ops = []
-    for draw in draws:
-        kind = kinds[draw]
-        index = first_index + int(rng.integers(indices))
-        if kind == "discard":
-            ops.append(("discard", index))
-        elif kind == "compact":
-            ops.append(("compact",))
-        else:
-            if kind == "real":
-                page = pages[int(rng.integers(len(pages)))].tobytes()
-            elif kind == "mixed":
-                keep = int(rng.integers(PAGE_SIZE))
-                page = pages[int(rng.integers(len(pages)))].tobytes()[:keep] \
-                    + rng.bytes(PAGE_SIZE - keep)
-            elif kind == "random":
-                page = rng.bytes(PAGE_SIZE)
-            elif kind == "zeros":
-                page = bytes(PAGE_SIZE)
-            elif kind == "word":
-                word = int(rng.integers(1, 1 << 63)).to_bytes(8, "little")
-                page = word * (PAGE_SIZE // 8)
-            else:
-                raise ValueError(f"unknown kind {kind!r} in mix")
-            ops.append(("write", index, page))
-    return ops

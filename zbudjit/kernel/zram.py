@@ -18,7 +18,9 @@ What this module holds
   kernel never gives twice per boot, so a number reused after ours went cannot be taken for ours.
 - :func:`record`: run operations on a fresh device and record, after each one, the compressed size
   the kernel gave each write and the whole of ``mm_stat``.
-- :class:`MmStat`, :class:`IoStat`, :data:`RECORD_DTYPE` and the op codes, :func:`same_filled`.
+- :data:`RECORD_DTYPE` and the op codes, :func:`same_filled`; mm_stat and io_stat come as the
+  model's own :class:`~zbudjit.frontends.zram.MmStat` and :class:`~zbudjit.frontends.zram.IoStat`,
+  so the kernel's figures and the model's compare directly.
 
 A signal ends the devices' lives: they are removed before the handler that was there before runs,
 whatever that handler then does (Python's SIGINT handler raises KeyboardInterrupt, which a program
@@ -41,11 +43,12 @@ import sys
 import threading
 import time
 import weakref
-from typing import NamedTuple
-
 import numpy as np
 
-__all__ = ["BLKDISCARD", "HUGE_CLASS_SIZE", "IoStat", "MmStat", "OP_COMPACT", "OP_DISCARD",
+from ..frontends.zram import IoStat, MmStat
+
+__all__ = ["BLKDISCARD", "HUGE_CLASS_SIZE", "IoStat", "MM_STAT_FIELDS", "MmStat", "OP_COMPACT",
+           "OP_DISCARD",
            "OP_NAMES", "OP_WRITE", "PAGE_SIZE", "RECORD_DTYPE", "ZramDevice", "ZramError",
            "ZramUnavailable", "availability", "huge_class_size", "record", "same_filled"]
 
@@ -65,7 +68,7 @@ OP_WRITE, OP_DISCARD, OP_COMPACT = 0, 1, 2
 OP_NAMES = ("write", "discard", "compact")
 
 _CONTROL = "/sys/class/zram-control"
-_MM_STAT_FIELDS = ("orig_data_size", "compr_data_size", "mem_used_total", "mem_limit",
+MM_STAT_FIELDS = ("orig_data_size", "compr_data_size", "mem_used_total", "mem_limit",
                    "mem_used_max", "same_pages", "pages_compacted", "huge_pages",
                    "huge_pages_since")
 
@@ -80,7 +83,7 @@ _MM_STAT_FIELDS = ("orig_data_size", "compr_data_size", "mem_used_total", "mem_l
 #: ``same``      the write was same-filled (stored as a word, no zsmalloc object)
 #: the nine mm_stat fields (section 7.3), in bytes or counts as the kernel prints them.
 RECORD_DTYPE = np.dtype([("op", np.uint8), ("index", np.int64), ("comp_len", np.int64),
-                         ("same", np.bool_)] + [(name, np.int64) for name in _MM_STAT_FIELDS])
+                         ("same", np.bool_)] + [(name, np.int64) for name in MM_STAT_FIELDS])
 
 
 class ZramError(OSError):
@@ -90,29 +93,6 @@ class ZramError(OSError):
 
 class ZramUnavailable(RuntimeError):
     """This process cannot use zram here; the message is :func:`availability`'s reason."""
-
-
-class MmStat(NamedTuple):
-    """``/sys/block/zramN/mm_stat``: the nine fields of kernel-6.18.md section 7.3."""
-
-    orig_data_size: int     # bytes: 4096 x slots holding something
-    compr_data_size: int    # bytes: sum of the stored objects' sizes
-    mem_used_total: int     # bytes: zsmalloc pages x 4096
-    mem_limit: int          # bytes; 0 means no limit
-    mem_used_max: int       # bytes: the peak pool pages x 4096, raised after each allocation
-    same_pages: int         # same-filled slots stored now
-    pages_compacted: int    # pages freed by compaction since the device was initialised
-    huge_pages: int         # slots stored uncompressed now
-    huge_pages_since: int   # uncompressed writes since the device was initialised
-
-
-class IoStat(NamedTuple):
-    """``/sys/block/zramN/io_stat`` (section 7.3); ``invalid_io`` is always 0 on 6.18."""
-
-    failed_reads: int
-    failed_writes: int
-    invalid_io: int
-    notify_free: int
 
 
 def availability():
@@ -646,7 +626,7 @@ class ZramDevice:
         MmStat
         """
         self._check_open()
-        return MmStat._make(self._mm_stat_raw())
+        return MmStat(*self._mm_stat_raw())
 
     def io_stat(self):
         """The device's ``io_stat`` now.
@@ -656,7 +636,7 @@ class ZramDevice:
         IoStat
         """
         self._check_open()
-        return IoStat._make(map(int, _read_attr(f"{self.sysfs}/io_stat").split()))
+        return IoStat(*map(int, _read_attr(f"{self.sysfs}/io_stat").split()))
 
     def compact(self):
         """Run zs_compact on the device's pool (``echo 1 > compact``); the effect shows in
@@ -878,8 +858,8 @@ def record(device, operations):
                     or is_huge != (comp_len == PAGE_SIZE) \
                     or not (is_same or is_huge or 0 < comp_len < HUGE_CLASS_SIZE):
                 raise ZramError(errno.EPROTO, f"operation {i} (write of index {index}): the "
-                                f"kernel's mm_stat went from {MmStat._make(before)} to "
-                                f"{MmStat._make(after)}, which the rules do not explain "
+                                f"kernel's mm_stat went from {MmStat(*before)!r} to "
+                                f"{MmStat(*after)!r}, which the rules do not explain "
                                 f"(same-filled by its bytes: {expected_same})")
             sizes[index] = comp_len
             (same.add if is_same else same.discard)(index)
@@ -893,8 +873,8 @@ def record(device, operations):
             if after[1] - before[1] != -(old or 0) \
                     or after[0] - before[0] != (0 if old is None else -PAGE_SIZE):
                 raise ZramError(errno.EPROTO, f"operation {i} (discard of index {index}): "
-                                f"mm_stat went from {MmStat._make(before)} to "
-                                f"{MmStat._make(after)}, which the rules do not explain")
+                                f"mm_stat went from {MmStat(*before)!r} to "
+                                f"{MmStat(*after)!r}, which the rules do not explain")
             row = (OP_DISCARD, index, -1, False)
         elif op == "compact" and len(operation) == 1:
             device.compact()

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,7 +23,6 @@ from zram_oracle import random_operations, real_pages, replay
 AVAILABLE, REASON = zram.availability()
 pytestmark = pytest.mark.skipif(not AVAILABLE, reason=REASON or "zram is available")
 
-DRIVER_PATH = Path(zram.__file__)
 PAGE = zram.PAGE_SIZE
 
 
@@ -253,7 +251,7 @@ def test_failed_configuration_removes_the_device():
 # signal the main thread blocks, and Python would run the handler in the main thread anyway: at
 # whatever line that was on (before the try), or not until a sleep was over (the signal lost).
 CHILD = """\
-import ctypes, importlib.util, os, signal, sys, time
+import ctypes, importlib, os, signal, sys, time
 # Die with the test process (PR_SET_PDEATHSIG), so a test run that is killed leaves no child
 # holding a device; the handler under test then removes it.
 ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
@@ -265,9 +263,7 @@ def wait(seconds):
     for _ in range(int(seconds * 100)):
         time.sleep(0.01)
 {setup}
-spec = importlib.util.spec_from_file_location("zram_child", {path!r})
-zram = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(zram)
+zram = importlib.import_module("zbudjit.kernel.zram")
 device = zram.ZramDevice(disksize=1 << 20)
 device.write_page(0, b"x" * 4096)
 print(device.number, device.diskseq, flush=True)
@@ -281,7 +277,7 @@ def _run_child(setup="", body="wait(20)", send=None, timeout=10):
     (returncode, stdout lines after the device line, stderr); fails if the child has not ended
     within ``timeout`` seconds, or if it left its device behind, or another one it named by a
     line ``made <number> <diskseq>``."""
-    code = CHILD.format(parent=os.getpid(), path=str(DRIVER_PATH), setup=textwrap.dedent(setup),
+    code = CHILD.format(parent=os.getpid(), setup=textwrap.dedent(setup),
                         body=textwrap.dedent(body))
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)

@@ -8,6 +8,11 @@
 - ``zbudjit classes``: zsmalloc's size classes for a page size and chain size; given pages (or a
   trace), the pool they make, stored as zram stores them, printed as debugfs ``classes`` prints it.
 - ``zbudjit bench``: a quick speed check, ns per op and ratios against yardsticks.
+- ``zbudjit zram PATH...``: a zram device (Linux 6.18's rules) over real pages: mm_stat, zramctl's
+  columns, memory over time and the class fill; exits 0 only if every page reads back.
+- ``zbudjit kernel-check``: the zram model against a private zram device of the running kernel,
+  every mm_stat field after every operation (root and zram needed; elsewhere it says why not).
+- ``zbudjit replay TRACE`` also replays zram traces (kernel-check ``--save-trace``).
 
 What a user can count on (docs/cli.md has it all):
 
@@ -54,6 +59,8 @@ EXIT_BAD_INPUT = 3
 trace rules (an unknown op, a negative id, a free of an id that is not live)."""
 EXIT_INTERNAL = 4
 """An internal error: a bug of zbudjit's (set ZBUDJIT_TRACEBACK=1 to see where)."""
+EXIT_NO_KERNEL = 5
+"""``kernel-check`` cannot use the running kernel here: not Linux, not root, or no zram."""
 
 JSON_SCHEMA = 1
 """The version of every ``--json`` object's layout (its ``"schema"`` field). It goes up when a
@@ -63,7 +70,8 @@ PARQUET_TABLES = {"demo": "the timeline: one row per swap-out batch",
                   "zswap": "the timeline: one row per swap-out batch",
                   "replay": "the timeline: one row per sample",
                   "classes": "the class rows: one row per size class",
-                  "bench": "the bench rows: one row per measure"}
+                  "bench": "the bench rows: one row per measure",
+                  "zram": "the timeline: one row per write batch"}
 """What ``--parquet FILE`` writes, per command."""
 
 FIRST_RUN_COMPILE_SECONDS = 10
@@ -91,7 +99,9 @@ EXIT_STATUSES = f"""exit statuses:
      written, a pool too small (full) or too large (out of memory) for the run
   {EXIT_BAD_INPUT}  a damaged input file: a trace not readable as CSV or NPZ, or whose records
      break the trace rules
-  {EXIT_INTERNAL}  an internal error (a bug: please report it with the command line)"""
+  {EXIT_INTERNAL}  an internal error (a bug: please report it with the command line)
+  {EXIT_NO_KERNEL}  kernel-check: the running kernel cannot be used here (the message says why:
+     not Linux, not root, or no zram)"""
 EPILOG = (f"{EXIT_STATUSES}\n\n{COMPILE_NOTE}\n\n"
           "docs/cli.md describes every command, option and field.")
 
@@ -365,8 +375,11 @@ def _warm_up_replay(args):
 
 
 def _cmd_replay(args):
+    from .kernel.check import is_zram_trace
     from .replay import load_trace, replay
 
+    if is_zram_trace(args.trace):
+        return _replay_zram(args)
     trace = load_trace(args.trace)
     pool = _new_pool(args.pages, args.policy, args.page_size, args.chain_size)
     _check_sizes(trace, pool)
@@ -440,6 +453,253 @@ def _cmd_bench(args):
                    colalign=("left", "right", "right", "left", "left", "left")))
     _print_written({"parquet": parquet})
     return EXIT_OK
+
+
+# -- zram ------------------------------------------------------------------------------------------
+
+ZRAM_PLOT = "zbudjit-zram.png"
+ZRAM_WARM_UP_PAGES = 256                # pages of the run that compiles a zram run's kernels
+ZRAM_WARM_UP_RECORDS = 2000             # records of the replay that compiles a trace replay's
+
+
+def _human(nbytes):
+    """A size as zramctl prints it: 1024-based units, one decimal below 10 (``7.4M``)."""
+    value = float(nbytes)
+    for unit in ("B", "K", "M", "G", "T"):
+        if value < 1024 or unit == "T":
+            break
+        value /= 1024
+    if unit == "B":
+        return f"{int(value)}B"
+    return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
+
+
+def _warm_up_zram(args, compressor):
+    """Compile the kernels a zram run uses, on a small run with the same settings: compressible,
+    same-filled and incompressible pages, a compaction, and writeback if the run writes back."""
+    import tempfile
+
+    from .zram_study import run_zram
+
+    started = time.perf_counter()
+    rng = np.random.default_rng(0)
+    pages = rng.integers(0, 16, (ZRAM_WARM_UP_PAGES, args.page_size), dtype=np.uint8)
+    pages[::4] = 0
+    pages[1::4] = rng.integers(0, 256, (len(pages[1::4]), args.page_size), dtype=np.uint8)
+    with tempfile.TemporaryDirectory() as scratch:
+        run_zram(pages, compressor=compressor, policy=args.policy, page_size=args.page_size,
+                 chain_size=args.chain_size, compact_every=ZRAM_WARM_UP_PAGES // 2, batch=64,
+                 backing_file=os.path.join(scratch, "backing") if args.writeback else None,
+                 writeback=args.writeback)
+    return time.perf_counter() - started
+
+
+def _cmd_zram(args):
+    import tempfile
+
+    from .pagesource import read_pages
+    from .zram_study import run_zram
+
+    args.chain_size = args.chain_size or zs_classes.DEFAULT_CHAIN_SIZE
+    page_set = read_pages(args.paths, args.page_size, max_pages=args.max_pages,
+                          progress=_progress(args))
+    what = ", ".join(args.paths)
+    if len(page_set) == 0:
+        raise UsageError(f"no pages to write: {what} holds no data")
+    compressor = _compressor(args.compressor)
+    warm_up = _warm_up_zram(args, compressor)
+    with tempfile.TemporaryDirectory() as scratch:
+        backing = args.backing_file
+        if args.writeback and backing is None:
+            backing = os.path.join(scratch, "backing")      # a backing file for this run only
+        started = time.perf_counter()
+        run = run_zram(page_set.pages, compressor=compressor, policy=args.policy,
+                       disksize=args.disksize, mem_limit=args.mem_limit,
+                       page_size=args.page_size, chain_size=args.chain_size,
+                       compact_every=args.compact_every, batch=args.batch,
+                       backing_file=backing, writeback=args.writeback,
+                       writeback_every=args.writeback_every)
+        seconds = time.perf_counter() - started
+    title = f"zram ({compressor}, {args.policy}) over {what}"
+    plot = class_plot = None
+    if args.plot:
+        plot = _save_plot(lambda plots: plots.zram_memory_figure(run.timeline, title=title),
+                          args.plot)
+        if run.class_fill is not None and plot is not None:
+            stem, suffix = os.path.splitext(args.plot)
+            class_plot = _save_plot(lambda plots: plots.class_fill_figure(
+                run.class_fill, title=f"class fill: {title}"), f"{stem}-classes{suffix}")
+    parquet = _save_parquet(lambda results: results.timeline_frame(run.timeline), args.parquet)
+    report = {"data": {"what": what, "files": len(page_set.sources), "pages": len(page_set),
+                       "page_size": page_set.page_size, "skipped": page_set.skipped},
+              "config": run.config, "mm_stat": run.mm_stat, "mm_stat_text": str(run.mm_stat),
+              "io_stat": run.io_stat, "bd_stat": run.bd_stat, "zramctl": run.zramctl,
+              "failed_writes": run.failed_writes, "pages_verified": run.pages_verified,
+              "pages_wrong": run.pages_wrong, "warmup_seconds": warm_up, "seconds": seconds,
+              "pages_per_second": len(page_set) / seconds if seconds else None,
+              "timeline": run.timeline,
+              "class_fill": None if run.class_fill is None else
+              [dict(zip(run.class_fill.dtype.names, row)) for row in run.class_fill.tolist()],
+              "plot": plot, "class_plot": class_plot, "parquet": parquet}
+    if args.json:
+        _print_json("zram", report)
+    else:
+        _print_zram(report, title)
+    return EXIT_OK if run.pages_wrong == 0 else EXIT_VERIFY_FAILED
+
+
+def _print_zram(report, title):
+    print(title)
+    z = report["zramctl"]
+    _print_indented(tabulate(
+        [(z["NAME"], z["ALGORITHM"], _human(z["DISKSIZE"]), _human(z["DATA"]),
+          _human(z["COMPR"]), _human(z["TOTAL"]))],
+        headers=("NAME", "ALGORITHM", "DISKSIZE", "DATA", "COMPR", "TOTAL"), tablefmt="plain",
+        disable_numparse=True))
+    mm = report["mm_stat"]
+    _table([(name, f"{value:,}") for name, value in dataclasses.asdict(mm).items()], "mm_stat")
+    print(f"  as /sys/block/zramN/mm_stat reads: {report['mm_stat_text'].rstrip()}")
+    io = report["io_stat"]
+    rows = [("io_stat (failed_reads failed_writes invalid_io notify_free)", str(io).strip())]
+    if report["bd_stat"] is not None:
+        rows.append(("bd_stat (bd_count bd_reads bd_writes, 4 KiB units)",
+                     str(report["bd_stat"]).strip()))
+    ratio = mm.orig_data_size / mm.mem_used_total if mm.mem_used_total else float("nan")
+    rows += [("memory saved (orig_data_size / mem_used_total)", f"{ratio:.2f}"),
+             ("writes refused over mem_limit", f"{report['failed_writes']:,}"),
+             ("warm-up (compiles on a first run)", f"{report['warmup_seconds']:.2f} s"),
+             ("run, reading every page back included",
+              f"{report['seconds']:.2f} s ({report['pages_per_second']:,.0f} pages/s)")]
+    _table(rows)
+    _print_written(report)
+    if report.get("class_plot"):
+        print(f"class fill plot written to {report['class_plot']}")
+    if report["pages_wrong"] == 0:
+        print(f"every one of the {report['pages_verified']:,} stored pages read back byte for "
+              "byte")
+    else:
+        print(f"MISMATCH: {report['pages_wrong']:,} of {report['pages_verified']:,} stored pages "
+              "did not read back as written")
+
+
+def _cmd_kernel_check(args):
+    from .kernel.check import PHASES, kernel_check, save_trace
+    from .kernel.zram import availability
+
+    available, reason = availability()
+    if not available:
+        print(f"zbudjit: kernel-check cannot run here: {reason}", file=sys.stderr)
+        return EXIT_NO_KERNEL
+    user_space = not args.no_user_space and args.compressor in compressors.NAMES
+    result = kernel_check(args.operations, args.seed, args.compressor, args.indices,
+                          user_space=user_space)
+    trace = None
+    if args.save_trace:
+        save_trace(result.records, args.save_trace)
+        trace = args.save_trace
+    if args.json:
+        _print_json("kernel-check", {
+            "compressor": args.compressor, "seed": args.seed, "indices": args.indices,
+            "operations": int(result.records.size), "matched": result.matched,
+            "mismatch_count": result.mismatch_count,
+            "mismatches": [dict(zip(("operation", "op", "field", "kernel", "model"), m))
+                           for m in result.mismatches],
+            "phases": result.phases, "user_space_compressor": result.user_space_compressor,
+            "size_error": result.size_error, "trace": trace})
+        return EXIT_OK if result.matched else EXIT_VERIFY_FAILED
+    print(f"kernel-check: {result.records.size:,} operations (seed {args.seed}, "
+          f"{args.indices} indices) through a private zram device ({args.compressor}) and "
+          "through zbudjit.Zram fed the kernel's sizes")
+    described = dict(PHASES)
+    for phase in result.phases:
+        print(f"after phase {phase.name} (operations {phase.start:,} to {phase.stop - 1:,}: "
+              f"{described[phase.name]})")
+        headers = ["mm_stat field", "kernel", "zbudjit", ""]
+        if phase.user_space is not None:
+            headers.append(f"user-space {result.user_space_compressor}")
+        rows = []
+        for name, kernel in dataclasses.asdict(phase.kernel).items():
+            model = getattr(phase.model, name)
+            row = [name, f"{kernel:,}", f"{model:,}", "=" if model == kernel else "DIFFERS"]
+            if phase.user_space is not None:
+                user = getattr(phase.user_space, name)
+                row.append(f"{user:,} ({user - kernel:+,})")
+            rows.append(row)
+        _print_indented(tabulate(rows, headers=headers, tablefmt="plain",
+                                 disable_numparse=True,
+                                 colalign=("left", "right", "right", "left", "right")))
+    if result.size_error is not None:
+        e = result.size_error
+        print(f"user-space {result.user_space_compressor}: {e['differing']:,} of {e['pages']:,} "
+              f"compressed pages differ from the kernel's size (mean |error| "
+              f"{e['mean_abs']:.1f} B, max {e['max_abs']:,} B, mean {e['mean_signed']:+.1f} B)")
+    if trace:
+        print(f"trace written to {trace}")
+    if result.matched:
+        print(f"every mm_stat field matched the kernel's after every one of the "
+              f"{result.records.size:,} operations")
+        return EXIT_OK
+    print(f"MISMATCH: {result.mismatch_count:,} field values differ; the first:")
+    for operation, op, name, kernel, model in result.mismatches:
+        print(f"  operation {operation:,} ({op}): {name} kernel {kernel:,}, zbudjit {model:,}")
+    return EXIT_VERIFY_FAILED
+
+
+def _replay_zram(args):
+    """``zbudjit replay`` of a zram trace: through zbudjit.Zram (size-only), timed, then checked
+    against the trace's mm_stat columns if it has them."""
+    from .frontends.zram import Zram
+    from .kernel.check import load_trace
+    from .kernel.zram import MM_STAT_FIELDS, OP_NAMES
+
+    records, has_mm_stat = load_trace(args.trace)
+    policy = args.policy
+    chain = args.chain_size or zs_classes.DEFAULT_CHAIN_SIZE
+    disksize = (int(records["index"].max(initial=0)) + 1) * 4096
+
+    def device():
+        return Zram(disksize, compressor="none", policy=policy, chain_size=chain,
+                    keep_data=False)
+
+    started = time.perf_counter()
+    warm = records[:ZRAM_WARM_UP_RECORDS]
+    device().replay(warm["op"], warm["index"], warm["comp_len"])
+    warm_up = time.perf_counter() - started
+    model = device()
+    started = time.perf_counter()
+    model.replay(records["op"], records["index"], records["comp_len"])
+    seconds = time.perf_counter() - started
+    mismatch = None
+    if has_mm_stat:
+        _, rows = device().replay(records["op"], records["index"], records["comp_len"],
+                                  record=True)
+        kernel = np.stack([records[name] for name in MM_STAT_FIELDS], axis=1)
+        differ = np.argwhere(rows != kernel)
+        if differ.size:
+            i, j = (int(v) for v in differ[0])
+            mismatch = {"operation": i, "op": OP_NAMES[records["op"][i]],
+                        "field": MM_STAT_FIELDS[j], "trace": int(kernel[i, j]),
+                        "zbudjit": int(rows[i, j]), "count": int(differ.shape[0])}
+    report = {"trace": args.trace, "kind": "zram", "ops": int(records.size),
+              "policy": policy, "chain_size": chain, "warmup_seconds": warm_up,
+              "seconds": seconds, "ops_per_second": records.size / seconds if seconds else None,
+              "mm_stat": model.mm_stat(), "checked": has_mm_stat, "mismatch": mismatch}
+    status = EXIT_VERIFY_FAILED if mismatch else EXIT_OK
+    if args.json:
+        _print_json("replay", report)
+        return status
+    rate = f", {report['ops_per_second']:,.0f} ops/s" if report["ops_per_second"] else ""
+    print(f"replayed {records.size:,} zram operations of {args.trace} through zbudjit.Zram "
+          f"({policy}) in {seconds:.3f} s{rate} (warm-up {warm_up:.2f} s, not included)")
+    _table([(name, f"{value:,}") for name, value in dataclasses.asdict(report["mm_stat"]).items()],
+           "mm_stat at the end")
+    if mismatch:
+        print(f"MISMATCH with the trace's mm_stat: {mismatch['count']:,} values differ; the "
+              f"first at operation {mismatch['operation']:,} ({mismatch['op']}): "
+              f"{mismatch['field']} trace {mismatch['trace']:,}, zbudjit {mismatch['zbudjit']:,}")
+    elif has_mm_stat:
+        print("every mm_stat field equals the trace's after every operation")
+    return status
 
 
 # -- zsmalloc's size classes -----------------------------------------------------------------------
@@ -688,6 +948,25 @@ def _trace_file(text):
     return text
 
 
+def _size(text):
+    """An argument type: bytes, with an optional K, M, G or T (KiB to TiB), as zram's sysfs
+    files take them."""
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    number, scale = text.strip(), 1
+    if number[-1:].lower() in units:
+        number, scale = number[:-1], units[number[-1].lower()]
+    value = _parse_int(number) * scale
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {text}")
+    return value
+
+
+def _zram_trace_file(text):
+    """An argument type: a zram trace to write, .csv or .npz."""
+    _trace_file(text)
+    return _output_file(text)
+
+
 _positive = _integer(1)
 _pages = _integer(1, most=(MAX_PAGES - 1, "the most pages a pool can have"))
 POLICY_HELP = "placement policy (default zbud)"
@@ -769,16 +1048,20 @@ def _parser():
     swap_options(zswap, "zswap", None, None)
     zswap.set_defaults(run=_cmd_zswap)
 
-    replay = command("replay", "replay a trace (CSV or NPZ of op, id, size)",
+    replay = command("replay", "replay a trace (CSV or NPZ of op, id, size; or a zram trace)",
                      "Replay a trace of (op, id, size) records through a pool and print its "
                      "statistics over time. A CSV trace has a header naming op, id and size; "
-                     "fields may be quoted, and lines starting with # are comments. "
-                     + COMPILE_NOTE)
+                     "fields may be quoted, and lines starting with # are comments. A zram "
+                     "trace (kernel-check --save-trace: op, index, comp_len and the kernel's "
+                     "mm_stat after each operation) is replayed through zbudjit.Zram instead, "
+                     "timed, and checked against its mm_stat columns (exit 1 if any differs); "
+                     "only --policy and --chain-size apply to it. " + COMPILE_NOTE)
     replay.add_argument("trace", metavar="TRACE", type=_trace_file,
                         help="the trace file, .csv or .npz")
     replay.add_argument("--pages", type=_pages, default=1 << 20,
                         help="pool size in pages (default 1048576)")
-    replay.add_argument("--policy", choices=sorted(POLICIES), default="zbud", help=POLICY_HELP)
+    replay.add_argument("--policy", choices=sorted(POLICIES), default=None,
+                        help="placement policy (default zbud; zsmalloc for a zram trace)")
     replay.add_argument("--chain-size", type=_chain_size, default=None, help=CHAIN_HELP)
     replay.add_argument("--page-size", type=_page_size, default=4096, help=PAGE_SIZE_HELP)
     replay.add_argument("--samples", type=_positive, default=200,
@@ -820,6 +1103,80 @@ def _parser():
     classes.add_argument("--json", action="store_true", help=JSON_HELP)
     classes.set_defaults(run=_cmd_classes)
 
+    zram = command("zram", "a zram device (Linux 6.18) over files, directories or raw dumps",
+                   "Write the pages of PATHs (files, directories, raw dumps) through a zram "
+                   "device as Linux 6.18 runs it, in order at indices 0, 1, ... (round and round "
+                   "if --disksize is smaller); print mm_stat, zramctl's columns, io_stat (and "
+                   "bd_stat with writeback); plot memory used over time and the class fill. "
+                   "Exits 0 only if every stored page reads back byte for byte. " + COMPILE_NOTE)
+    zram.add_argument("paths", nargs="+", metavar="PATH",
+                      help="files, directories or raw dumps to read as pages")
+    zram.add_argument("--compressor", choices=("auto",) + compressors.NAMES,
+                      default="lzo-rle", help="the compressor (default lzo-rle, zram's)")
+    zram.add_argument("--policy", choices=sorted(POLICIES), default="zsmalloc",
+                      help="the pool's policy (default zsmalloc, as zram; zbud is a what-if)")
+    zram.add_argument("--disksize", type=_size, default=None,
+                      help="device size in bytes, with K, M, G or T for KiB..TiB (default: "
+                           "room for every page)")
+    zram.add_argument("--mem-limit", type=_size, default=0,
+                      help="mem_limit in bytes (K, M, G, T allowed; default 0, no limit)")
+    zram.add_argument("--page-size", type=_page_size, default=4096, help=PAGE_SIZE_HELP)
+    zram.add_argument("--chain-size", type=_chain_size, default=None, help=CHAIN_HELP)
+    zram.add_argument("--max-pages", type=_positive, default=None,
+                      help="read at most this many pages (default all)")
+    zram.add_argument("--batch", type=_positive, default=4096,
+                      help="pages a write call; the timeline has a sample a batch "
+                           "(default 4096)")
+    zram.add_argument("--compact-every", type=_integer(0), default=0,
+                      help="compact (echo 1 > compact) after every this many pages written "
+                           "(default 0: never)")
+    zram.add_argument("--writeback", choices=("idle", "huge", "huge_idle", "incompressible"),
+                      default=None,
+                      help="write back slots of this kind to the backing file (idle modes mark "
+                           "every slot idle first) at the end, or every --writeback-every pages "
+                           "(default none)")
+    zram.add_argument("--writeback-every", type=_integer(0), default=0,
+                      help="with --writeback: every this many pages written (default 0: once, "
+                           "at the end)")
+    zram.add_argument("--backing-file", metavar="FILE", type=_output_file, default=None,
+                      help="the backing file for --writeback, created or emptied (default: a "
+                           "temporary file, removed afterwards)")
+    zram.add_argument("--plot", metavar="FILE", type=_plot_file, default=ZRAM_PLOT,
+                      help=f"{PLOT_HELP}: memory used over time; the class fill heatmap goes "
+                           f"to FILE's name with -classes added (default {ZRAM_PLOT})")
+    zram.add_argument("--no-plot", dest="plot", action="store_const", const=None,
+                      help="write no plot")
+    _parquet_option(zram, "zram")
+    zram.add_argument("--json", action="store_true", help=JSON_PLOT_HELP)
+    zram.set_defaults(run=_cmd_zram)
+
+    check = command(
+        "kernel-check", "hold the zram model against the running kernel (root, zram)",
+        "Send the same real pages and a seeded random sequence of writes, overwrites, discards "
+        "and compactions through a private zram device of the running kernel (hot-added, and "
+        "removed afterwards, on Ctrl-C too) and through zbudjit.Zram fed the sizes the kernel "
+        "reported; print both mm_stat tables side by side after each phase. Exits 0 only if "
+        "every field matched after every operation, 1 if one did not, 5 where the kernel "
+        "cannot be used (not root, no zram). A second pass feeds the model a user-space "
+        "compressor's sizes and reports how far they are from the kernel's.")
+    check.add_argument("--operations", type=_integer(1, most=(1_000_000, "a check's length")),
+                       default=2000, help="about how many operations (default 2000)")
+    check.add_argument("--seed", type=_integer(0), default=0,
+                       help="chooses the pages and the sequence (default 0)")
+    check.add_argument("--compressor", default="lzo-rle",
+                       help="the kernel's comp_algorithm, one it lists (default lzo-rle)")
+    check.add_argument("--indices", type=_integer(16, 1 << 16), default=256,
+                       help="page indices used, few so most writes overwrite (default 256)")
+    check.add_argument("--no-user-space", action="store_true",
+                       help="skip the second pass (default: run it when zbudjit has the "
+                            "compressor)")
+    check.add_argument("--save-trace", metavar="FILE", type=_zram_trace_file, default=None,
+                       help="write the recorded sequence (.csv or .npz: each operation, its "
+                            "index, the kernel's size and mm_stat) for `zbudjit replay` "
+                            "(default none)")
+    check.add_argument("--json", action="store_true", help=JSON_HELP)
+    check.set_defaults(run=_cmd_kernel_check)
+
     bench = command("bench", "a quick speed check: ns per op and ratios",
                     "A quick speed check: ns per operation, and ratios against yardsticks timed "
                     "in the same run. " + COMPILE_NOTE)
@@ -835,6 +1192,9 @@ def _parser():
 
 def _check_arguments(parser, args):
     """Arguments that parse but cannot work together: refused before any work is done."""
+    if args.command == "replay" and args.policy is None:
+        from .kernel.check import is_zram_trace
+        args.policy = "zsmalloc" if is_zram_trace(args.trace) else "zbud"
     policy = getattr(args, "policy", None)
     if policy is not None and args.chain_size is not None and policy != "zsmalloc":
         parser.error(f"argument --chain-size: an option of --policy zsmalloc, not {policy}")
@@ -858,7 +1218,7 @@ def _check_arguments(parser, args):
         if args.ram_pages < least:
             parser.error(f"argument --ram-pages: {args.pool_percent}% of {args.ram_pages} RAM "
                          f"pages leaves the pool no page; give at least {least}")
-    if getattr(args, "compressor", None) is not None:
+    if getattr(args, "compressor", None) is not None and args.command != "kernel-check":
         try:
             _compressor(args.compressor)        # a missing library, before any data is read
         except ImportError as error:
@@ -880,6 +1240,8 @@ def main(argv=None):
         status = args.run(args)
         sys.stdout.flush()                      # so a closed pipe is seen here, not at exit
         return status
+    except KeyboardInterrupt:
+        return _fail("interrupted", 128 + 2)        # as a shell reports SIGINT
     except BrokenPipeError:
         # the reader went away (``zbudjit ... | head``): not an error of ours; silence the flush
         # Python would otherwise attempt, and fail, at exit

@@ -27,7 +27,6 @@ from numba import njit
 
 from .. import errors
 from ..engine import tables as t
-from ..engine.memory import copy_bytes
 from ..policies.single import alloc_one, counters_of, free_one
 
 # slot flags (ours; the kernel's are bits above the size, 7.1)

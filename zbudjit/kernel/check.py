@@ -23,12 +23,12 @@ from __future__ import annotations
 import csv
 import os
 import zipfile
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..pagesource import python_installation_files
-from .zram import (HUGE_CLASS_SIZE, MM_STAT_FIELDS, OP_COMPACT, OP_DISCARD, OP_NAMES, OP_WRITE,
+from .zram import (HUGE_CLASS_SIZE, MM_STAT_FIELDS, OP_COMPACT, OP_NAMES, OP_WRITE,
                    PAGE_SIZE, RECORD_DTYPE, MmStat, ZramDevice, record)
 
 #: The phases of a check: (name, what its operations are).

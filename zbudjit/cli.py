@@ -528,7 +528,7 @@ def _cmd_zram(args):
         if run.class_fill is not None and plot is not None:
             stem, suffix = os.path.splitext(args.plot)
             class_plot = _save_plot(lambda plots: plots.class_fill_figure(
-                run.class_fill, title=f"class fill: {title}"), f"{stem}-classes{suffix}")
+                run.class_fill, title=f"class fill ({compressor})"), f"{stem}-classes{suffix}")
     parquet = _save_parquet(lambda results: results.timeline_frame(run.timeline), args.parquet)
     report = {"data": {"what": what, "files": len(page_set.sources), "pages": len(page_set),
                        "page_size": page_set.page_size, "skipped": page_set.skipped},

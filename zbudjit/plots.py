@@ -11,6 +11,10 @@ objects, operations) are labelled in plain numbers (``1,500``, ``20k``, ``3.5M``
 ``1e6`` offset that is easy to miss. :func:`fill_histogram` gives the numbers the fill histogram
 draws, for a report that wants them without a figure.
 
+Two figures are of a zram device (:func:`zbudjit.zram_study.run_zram`): :func:`zram_memory_figure`
+(mm_stat's memory over pages written) and :func:`class_fill_figure` (zspages per size class and
+fullness group, as debugfs ``classes`` counts them).
+
 matplotlib is an optional dependency: install it with ``pip install "zbudjit[plot]"``. It is
 imported only when a figure is built; without it every function raises :class:`ImportError` with
 that install hint (call :func:`require_matplotlib` to check up front).
@@ -30,9 +34,9 @@ import numpy as np
 
 from .pool import _whole_number
 
-__all__ = ["PLOT_FORMATS", "fill_heatmap_figure", "fill_histogram", "fill_histogram_figure",
-           "plot_format_of", "replay_figure", "report_figure", "require_matplotlib", "save",
-           "timeline_figure"]
+__all__ = ["PLOT_FORMATS", "class_fill_figure", "fill_heatmap_figure", "fill_histogram",
+           "fill_histogram_figure", "plot_format_of", "replay_figure", "report_figure",
+           "require_matplotlib", "save", "timeline_figure", "zram_memory_figure"]
 
 INSTALL_HINT = 'pip install "zbudjit[plot]"'
 DPI = 120
@@ -48,6 +52,21 @@ TIMELINE_OPTIONAL = {
     "limit_pages": ("pool limit", dict(color="black", linestyle="--", linewidth=1.2)),
 }
 REPLAY_REQUIRED = TIMELINE_REQUIRED + ("objects", "evicted")
+# zram_memory_figure: mm_stat's byte series, in drawing order: key -> (legend label, line style).
+# mem_limit is left out while it is 0 (no limit); pages_compacted (a page count) goes on the
+# right axis.
+ZRAM_REQUIRED = ("pages_written", "mem_used_total")
+ZRAM_BYTE_SERIES = {
+    "mem_used_total": ("mem_used_total (pool memory)", dict(color="tab:blue", linewidth=2)),
+    "mem_used_max": ("mem_used_max (peak)", dict(color="tab:purple", linestyle="--",
+                                                 linewidth=1.5)),
+    "compr_data_size": ("compr_data_size (compressed bytes)", dict(color="tab:green",
+                                                                   linestyle=":", linewidth=1.5)),
+    "mem_limit": ("mem_limit", dict(color="black", linestyle="--", linewidth=1.2)),
+}
+BYTE_UNITS = ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB"))
+CLASS_FILL_ANNOTATE_ROWS = 40
+"""class_fill_figure writes each cell's count in it when it has at most this many rows."""
 FREE_COLOUR = "0.82"
 NO_DATA = "no data"
 PLOT_FORMATS = ("png", "svg", "pdf")
@@ -110,9 +129,9 @@ def _check_fill(page_fill, page_size, name="page_fill"):
     return fill.astype(np.int64, copy=False)
 
 
-def _check_timeline(timeline, required=TIMELINE_REQUIRED):
-    """``(series, time_label)``: the known series of ``timeline`` as float arrays of one length
-    (which may be 0: no samples)."""
+def _timeline_series(timeline, required, drawn):
+    """The series ``required`` and those of ``drawn`` that ``timeline`` has, as float arrays of
+    one length (which may be 0: no samples), none negative but ``time``."""
     if not hasattr(timeline, "keys") or not hasattr(timeline, "__getitem__"):
         raise TypeError(f"timeline must be a dict of arrays, not {type(timeline).__name__}")
     missing = [key for key in required if key not in timeline]
@@ -120,7 +139,7 @@ def _check_timeline(timeline, required=TIMELINE_REQUIRED):
         raise ValueError(f"timeline is missing the required key(s) {', '.join(map(repr, missing))} "
                          f"(required: {', '.join(required)})")
     series = {}
-    for key in dict.fromkeys(required + tuple(TIMELINE_OPTIONAL)):     # what is drawn
+    for key in dict.fromkeys(tuple(required) + tuple(drawn)):
         if key not in timeline:
             continue
         values = np.asarray(timeline[key])
@@ -134,10 +153,15 @@ def _check_timeline(timeline, required=TIMELINE_REQUIRED):
         listed = ", ".join(f"{key}: {size}" for key, size in lengths.items())
         raise ValueError(f"timeline arrays must all have one length, not ({listed})")
     for key, values in series.items():
-        if key == "time":
-            continue
-        if np.any(values < 0):
+        if key != "time" and np.any(values < 0):
             raise ValueError(f"timeline[{key!r}] has negative values")
+    return series
+
+
+def _check_timeline(timeline, required=TIMELINE_REQUIRED):
+    """``(series, time_label)``: the known series of ``timeline`` as float arrays of one length
+    (which may be 0: no samples)."""
+    series = _timeline_series(timeline, required, TIMELINE_OPTIONAL)
     density = series["density"]
     if np.any(density > 1 + 1e-9):
         raise ValueError(f"timeline['density'] must be a fraction in 0..1, but reaches "
@@ -146,6 +170,42 @@ def _check_timeline(timeline, required=TIMELINE_REQUIRED):
     if not isinstance(label, str):
         raise TypeError(f"timeline['time_label'] must be a str, not {type(label).__name__}")
     return series, label
+
+
+def _check_zram_timeline(timeline):
+    """The series of a :func:`zbudjit.zram_study.run_zram` timeline that
+    :func:`zram_memory_figure` draws, as float arrays of one length (which may be 0)."""
+    return _timeline_series(timeline, ZRAM_REQUIRED,
+                            tuple(ZRAM_BYTE_SERIES) + ("pages_compacted",))
+
+
+def _byte_unit(top):
+    """``(bytes per unit, name)``: the largest binary unit that ``top`` bytes reach (so an axis
+    reads ``1.5 GiB``, not ``1536 MiB``), bytes below one KiB."""
+    return next(((scale, unit) for scale, unit in BYTE_UNITS if top >= scale), (1, "bytes"))
+
+
+def _check_class_fill(class_fill):
+    """``(sizes, counts)``: the slot size of each size class that has zspages, and its zspages
+    per fullness group (int64, one column per :data:`RATIO_FIELDS` entry)."""
+    from .policies.zsmalloc.classes import RATIO_FIELDS
+    if class_fill is None:                      # a pool with no size classes (zbud)
+        return np.empty(0, np.int64), np.empty((0, len(RATIO_FIELDS)), np.int64)
+    rows = np.asarray(class_fill)
+    names = rows.dtype.names or ()
+    missing = [name for name in ("size",) + RATIO_FIELDS if name not in names]
+    if missing:
+        raise TypeError("class_fill must be rows of zbudjit.policies.zsmalloc.classes."
+                        f"CLASS_STATS_DTYPE (as Pool.class_stats() returns); it has no field(s) "
+                        f"{', '.join(missing)}")
+    if rows.ndim != 1:
+        raise ValueError(f"class_fill must be 1-D (one row per size class), not {rows.ndim}-D")
+    counts = np.stack([rows[name] for name in RATIO_FIELDS], axis=1).astype(np.int64) \
+        if rows.size else np.empty((0, len(RATIO_FIELDS)), np.int64)
+    if np.any(counts < 0):
+        raise ValueError("class_fill has negative zspage counts")
+    shown = counts.sum(axis=1) > 0
+    return rows["size"][shown].astype(np.int64), counts[shown]
 
 
 # -- drawing ---------------------------------------------------------------------------------------
@@ -559,6 +619,170 @@ def report_figure(timeline, page_fill, page_size, title="zbudjit demo"):
     _draw_histogram(bottom, fill, page_size)
     bottom.set_title("page fill at the end")
     figure.suptitle(title, fontsize="x-large")
+    return figure
+
+
+def zram_memory_figure(timeline, title="zram memory over time"):
+    """A zram device's memory as pages are written: mm_stat's figures from a run's timeline.
+
+    Parameters
+    ----------
+    timeline : dict
+        As :func:`zbudjit.zram_study.run_zram` samples it (``ZramRun.timeline``): equal-length
+        1-D numeric arrays, one value a sample. Required: ``"pages_written"`` (x values) and
+        ``"mem_used_total"`` (bytes). Drawn when present: ``"mem_used_max"`` (the peak, bytes),
+        ``"compr_data_size"`` (bytes), ``"mem_limit"`` (bytes; left out while it is 0, which
+        means no limit) and ``"pages_compacted"`` (pages freed by compaction so far, on the right
+        axis). Other keys (``"orig_data_size"``) are ignored.
+    title : str, optional
+        The figure's title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes of memory (in the binary unit the largest value reaches: KiB, MiB or GiB)
+        against pages written, with a twin axis of pages compacted when the timeline has them,
+        and one legend for both.
+
+    Raises
+    ------
+    ValueError
+        A required key is missing, the arrays differ in length or are not 1-D, or a value is
+        negative.
+    TypeError
+        ``timeline`` is not a mapping, or an array is not numeric.
+    ImportError
+        matplotlib is missing.
+    """
+    series = _check_zram_timeline(timeline)
+    figure = _new_figure((9.5, 4.8))
+    axes = figure.add_subplot()
+    written = series["pages_written"]
+    points = _line_style(written.size)
+    drawn = {key: values for key, values in series.items() if key in ZRAM_BYTE_SERIES}
+    if "mem_limit" in drawn and not drawn["mem_limit"].any():
+        del drawn["mem_limit"]                                  # 0: the device has no limit
+    top = max((float(values.max()) for values in drawn.values() if values.size), default=0.0)
+    scale, unit = _byte_unit(top)
+    lines = []
+    for key, (label, style) in ZRAM_BYTE_SERIES.items():
+        if key not in drawn:
+            continue
+        values = drawn[key]
+        if key == "mem_limit" and values.size and np.all(values == values[0]):
+            label = f"{label} ({values[0] / scale:,.4g} {unit})"
+        lines.append(axes.plot(written, values / scale, label=label, **style, **points)[0])
+    axes.set_xlabel("pages written")
+    axes.set_ylabel(f"memory ({unit})")
+    axes.set_ylim(bottom=0)
+    axes.grid(True, alpha=0.3)
+    _count_axis(axes.xaxis)
+    _count_axis(axes.yaxis, integer=False)
+    if written.size == 0:
+        _no_data(axes)
+    legend_axes = axes
+    if "pages_compacted" in series:
+        right = axes.twinx()
+        compacted = series["pages_compacted"]
+        # cumulative and changed only by a compaction: steps, not slopes between samples
+        lines.append(right.step(written, compacted, where="post", color="tab:orange",
+                                linewidth=1.5, label="pages_compacted (cumulative, right axis)",
+                                **points)[0])
+        right.set_ylim(bottom=0, top=max(float(compacted.max(initial=0)) * 1.05, 1.0))
+        right.set_ylabel("pages compacted", color="tab:orange")
+        right.tick_params(axis="y", colors="tab:orange")
+        _count_axis(right.yaxis)
+        legend_axes = right                                     # drawn on top of the twin
+    # outside the plot on the right, as timeline_figure's, so it hides no data
+    legend_axes.legend(lines, [line.get_label() for line in lines], loc="upper left",
+                       bbox_to_anchor=(1.12, 1.0), borderaxespad=0, fontsize="small")
+    axes.set_title(title)
+    return figure
+
+
+def class_fill_figure(class_fill, title="zspages per fullness group"):
+    """A heatmap of a zsmalloc pool's zspages: size classes by fullness group.
+
+    Rows are the size classes that have at least one zspage, labelled by their slot size, the
+    smallest at the top (the order debugfs ``classes`` prints them); columns are the fullness
+    groups ``10%`` .. ``100%`` (:data:`zbudjit.policies.zsmalloc.classes.RATIO_LABELS`, as
+    zsmalloc's get_fullness_group sorts them: a zspage with objects in use but fewer than 10% of
+    its own is in ``10%``, 10-19% in ``20%``, ..., 90% or more but not all in ``99%``, a full
+    one in ``100%``). Colour is
+    the zspage count on a logarithmic scale, so that a few partly used zspages still show beside
+    thousands of full ones; empty cells are left blank, and with at most
+    :data:`CLASS_FILL_ANNOTATE_ROWS` rows each cell's count is written in it.
+
+    Parameters
+    ----------
+    class_fill : numpy.ndarray or None
+        Rows of :data:`zbudjit.policies.zsmalloc.classes.CLASS_STATS_DTYPE`, as
+        :meth:`zbudjit.Pool.class_stats` and ``ZramRun.class_fill`` give them (only ``size`` and
+        the ``ratio_*`` fields are read). None (a run on a pool with no size classes) or no row
+        with zspages draws "no data".
+    title : str, optional
+        The figure's title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One image axes (titled with the zspage and class counts) and its colour bar.
+
+    Raises
+    ------
+    TypeError
+        ``class_fill`` lacks the ``size`` or a ``ratio_*`` field.
+    ValueError
+        ``class_fill`` is not 1-D, or a count is negative.
+    ImportError
+        matplotlib is missing.
+    """
+    from .policies.zsmalloc.classes import RATIO_LABELS
+    sizes, counts = _check_class_fill(class_fill)
+    classes = sizes.size
+    # a row is about a fifth of an inch, between a short and a tall figure
+    figure = _new_figure((8.0, min(max(2.0 + 0.2 * classes, 4.0), 11.0)))
+    from matplotlib import colormaps
+    from matplotlib.colors import LogNorm
+    from matplotlib.ticker import MaxNLocator
+    axes = figure.add_subplot()
+    axes.set_xlabel("fullness group (objects in use, as a share of the zspage's)")
+    axes.set_ylabel("size class (slot bytes)")
+    axes.set_xticks(range(len(RATIO_LABELS)), RATIO_LABELS)
+    zspages = int(counts.sum())
+    axes.set_title(f"{title}: {zspages:,} zspages in {classes:,} size classes" if classes
+                   else title)
+    if classes == 0:
+        axes.set_xlim(-0.5, len(RATIO_LABELS) - 0.5)
+        axes.set_yticks([])
+        _no_data(axes)
+        return figure
+    top = int(counts.max())
+    image = axes.imshow(np.ma.masked_equal(counts, 0), cmap=colormaps["viridis"],
+                        norm=LogNorm(vmin=1, vmax=max(top, 2)), aspect="auto",
+                        interpolation="nearest")
+    if classes <= CLASS_FILL_ANNOTATE_ROWS:
+        axes.set_yticks(range(classes), [f"{size:,}" for size in sizes])
+        norm = image.norm
+        for row, column in zip(*np.nonzero(counts)):
+            count = int(counts[row, column])
+            # dark text on the light (yellow) end of viridis, white on the dark end
+            colour = "black" if norm(count) > 0.6 else "white"
+            axes.text(column, row, f"{count:,}", ha="center", va="center", fontsize="x-small",
+                      color=colour)
+    else:
+        # too many rows to label each: label some, by their slot size
+        axes.yaxis.set_major_locator(MaxNLocator(nbins=20, integer=True))
+        axes.yaxis.set_major_formatter(
+            lambda value, position: f"{sizes[int(value)]:,}" if 0 <= value < classes
+            and value == int(value) else "")
+    colourbar = figure.colorbar(image, ax=axes)
+    # ticks at 1, 2, 5, 10, 20, ... in plain numbers: a log axis would print "6 x 10^0"
+    ticks = [step * 10 ** power for power in range(len(str(top))) for step in (1, 2, 5)
+             if step * 10 ** power <= max(top, 2)]
+    colourbar.set_ticks(ticks, labels=_count_labels(ticks))
+    colourbar.ax.minorticks_off()
+    colourbar.set_label("zspages")
     return figure
 
 

@@ -16,7 +16,8 @@ import numpy as np
 from .frontends.zram import BdStat, IoStat, MmStat, Zram
 from .pool import _whole_number
 
-#: The timeline's series, each one value a sample; bytes but for ``pages_written``.
+#: The timeline's series, each one value a sample: bytes, but for ``pages_written`` and
+#: ``pages_compacted`` (pages, as mm_stat counts them).
 TIMELINE_KEYS = ("pages_written", "orig_data_size", "compr_data_size", "mem_used_total",
                  "mem_limit", "mem_used_max", "pages_compacted")
 

@@ -1,4 +1,5 @@
-"""zbudjit: compressed-memory allocators (zbud, zsmalloc) as batched Numba kernels over NumPy tables.
+"""zbudjit: compressed-memory allocators (zbud, zsmalloc) as batched Numba kernels over NumPy tables,
+and the zswap and zram frontends over them.
 
 >>> import zbudjit as zj
 >>> pool = zj.Pool(pages=1024)
@@ -16,12 +17,14 @@ from .persist import SaveError, SaveNotFoundError
 from .policies.zsmalloc.classes import huge_class_size, size_class_table
 from .pool import POLICIES, CompactResult, Pool, ReclaimResult, Stats
 from .frontends.zswap import Zswap, ZswapStats
+from .frontends.zram import BdStat, IoStat, MmStat, Zram
 from .replay import TraceError
 from . import results
 
 __version__ = "0.1.0"
 
-__all__ = ["POLICIES", "CompactResult", "CorruptionError", "FileInUseError", "InvalidHandleError",
-           "Pool", "PoolError", "PoolFullError", "ReclaimResult", "SaveError", "SaveNotFoundError",
-           "Stats", "TraceError", "Zswap", "ZswapStats", "__version__", "huge_class_size",
-           "results", "size_class_table"]
+__all__ = ["POLICIES", "BdStat", "CompactResult", "CorruptionError", "FileInUseError",
+           "InvalidHandleError", "IoStat", "MmStat", "Pool", "PoolError", "PoolFullError",
+           "ReclaimResult", "SaveError", "SaveNotFoundError", "Stats", "TraceError", "Zram",
+           "Zswap", "ZswapStats", "__version__", "huge_class_size", "results",
+           "size_class_table"]

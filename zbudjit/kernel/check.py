@@ -366,22 +366,27 @@ def load_trace(path):
             where = lambda i: f"{path}: record {i}"            # noqa: E731
         else:
             with open(path, newline="", encoding="utf-8-sig") as f:
-                rows = [row for row in csv.reader(f)
-                        if row and not row[0].lstrip().startswith("#")]
+                reader = csv.reader(f)
+                rows, lines = [], []
+                for row in reader:
+                    if any(cell.strip() for cell in row) and not row[0].lstrip().startswith("#"):
+                        rows.append(row)
+                        lines.append(reader.line_num)
             if not rows:
                 raise TraceError(f"{path}: no header row")
             header = [cell.strip().lower() for cell in rows[0]]
             body = rows[1:]
             for k, name in enumerate(header):
-                columns[name] = [row[k].strip() if k < len(row) else "" for row in body]
+                # an empty field: -1, as an operation without an index or a size has
+                columns[name] = [(row[k].strip() if k < len(row) else "") or "-1" for row in body]
             ops = [OP_NAMES.index(v.lower()) if v.lower() in OP_NAMES else -1
                    for v in columns.get("op", [])]
             for i, op in enumerate(ops):
                 if op < 0:
-                    raise TraceError(f"{path}: line {i + 2}: op {columns['op'][i]!r} is not "
-                                     f"one of {', '.join(OP_NAMES)}")
+                    raise TraceError(f"{path}: line {lines[i + 1]}: op {columns['op'][i]!r} is "
+                                     f"not one of {', '.join(OP_NAMES)}")
             columns["op"] = ops
-            where = lambda i: f"{path}: line {i + 2}"          # noqa: E731
+            where = lambda i: f"{path}: line {lines[i + 1]}"   # noqa: E731
     except TraceError:
         raise
     except (OSError, UnicodeDecodeError, csv.Error, zipfile.BadZipFile, ValueError) as error:
@@ -404,7 +409,7 @@ def load_trace(path):
         except (ValueError, OverflowError):
             bad = next(i for i, v in enumerate(values) if not _is_int(v))
             raise TraceError(f"{where(bad)}: {name} {values[bad]!r} is not an integer") from None
-    records["same"] = (np.asarray(columns["same"]).astype(np.int64) != 0) if "same" in columns \
+    records["same"] = (np.asarray(columns["same"]).astype(np.int64) > 0) if "same" in columns \
         else (records["comp_len"] == 0) & (records["op"] == OP_WRITE)
     _check_records(records, where)
     return records, has_mm_stat

@@ -196,6 +196,12 @@ class Pool:
         Back the arena with this file (a "highmem" arena, which may be far larger than RAM).
         The file must not exist; it is created sparse. Default: the arena is anonymous RAM.
         Either way only the pages touched cost memory. Metadata always stays in RAM.
+    overcommit : bool
+        RAM arenas only. False (default) has the system account for the whole arena up front, so
+        a pool that cannot fit fails here with MemoryError. True maps it without that check
+        (MAP_NORESERVE): for a capacity far above what will ever be used, as zbudjit.Zram's
+        worst-case bound is; memory is then taken as pages are touched, and a system that runs
+        out of it ends the process as it would any overcommitted program.
 
     Every batch call behaves as its elements applied one by one in array order, and is
     all-or-nothing: on any error it raises and leaves the pool exactly as it was.
@@ -212,7 +218,7 @@ class Pool:
 
     def __init__(self, pages: int, policy: str = "zbud", page_size: int = 4096,
                  reserve_header_chunk: bool | None = None, path: str | os.PathLike | None = None,
-                 chain_size: int | None = None) -> None:
+                 chain_size: int | None = None, *, overcommit: bool = False) -> None:
         if policy not in POLICIES:
             raise ValueError(f"unknown policy {policy!r}; choose from {sorted(POLICIES)}")
         pages = _whole_number(pages, "pages", 1, t.MAX_PAGES - 1)
@@ -246,7 +252,7 @@ class Pool:
             self._arena_file, self._arena = _file_arena(self.path, nbytes, True)
         else:
             try:
-                self._arena = t.zeroed(nbytes, np.uint8)
+                self._arena = t.zeroed(nbytes, np.uint8, reserve=not overcommit)
             except MemoryError as error:
                 raise MemoryError(f"{error}; for an arena larger than RAM pass path= "
                                   "(a file-backed arena)") from None

@@ -200,7 +200,9 @@ class Zram:
 
     def _new_device(self):
         """A fresh pool, slot table and counters (the device after disksize is written)."""
-        self._pool = Pool(self._pool_pages, self.policy, self.page_size, **self._pool_options)
+        # the worst case is far above what a device uses: only the pages touched cost memory
+        self._pool = Pool(self._pool_pages, self.policy, self.page_size, overcommit=True,
+                          **self._pool_options)
         self._own_pages = self._pool.max_size < self.page_size
         n = self.n_indices
         self._handle = np.zeros(n, np.uint64)

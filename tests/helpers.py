@@ -111,3 +111,23 @@ def assert_same_as_spec(pool, spec, pairs):
         assert list(zip(pfns.tolist(), offsets.tolist())) == expected
         assert pool.sizes(engine).tolist() == [spec.objects[s].size for s in pairs.values()]
     assert sorted(pool.handles().tolist()) == sorted(pairs)
+
+
+def damaged(obj, draw):
+    """``obj`` (a bytearray) with 1 to 6 damages drawn by hypothesis's ``st.data()`` object
+    ``draw``: bits flipped, bytes set, the end cut off, bytes inserted or deleted."""
+    from hypothesis import strategies as st
+    for _ in range(draw.draw(st.integers(1, 6), label="damages")):
+        kind = draw.draw(st.sampled_from(["flip", "set", "cut", "insert", "delete"]))
+        at = draw.draw(st.integers(0, max(0, len(obj) - 1)))
+        if kind == "flip" and obj:
+            obj[at] ^= 1 << draw.draw(st.integers(0, 7))
+        elif kind == "set" and obj:
+            obj[at] = draw.draw(st.integers(0, 255))
+        elif kind == "cut":
+            del obj[at:]
+        elif kind == "insert":
+            obj[at:at] = draw.draw(st.binary(min_size=1, max_size=8))
+        elif obj:
+            del obj[at]
+    return obj

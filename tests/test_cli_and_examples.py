@@ -122,7 +122,7 @@ EXAMPLES = {
     "compaction_before_after.py": (["--max-pages", "4096", "--plot", "plot.png"],
                                    "every remaining page loaded back byte for byte"),
     "compressor_kernel_sizes.py": (["--pages", "2000", "--repeats", "1"],
-                                   "lzo and lzo-rle: every page's size is the kernel's"),
+                                   "lz4, lzo and lzo-rle: every page's size is the kernel's"),
     "compressor_density.py": (["--mib", "1", "--plot", "plot.png"],
                               "every page loaded back byte for byte"),
     "stable_handles.py": ([], "pool audit passed"),

@@ -343,10 +343,9 @@ def test_a_csv_as_users_write_it_replays(capsys, tmp_path):
 
 
 def test_a_missing_compressor_fails_before_any_work(capsys, monkeypatch, small_file):
-    monkeypatch.setitem(sys.modules, "lz4", None)
-    monkeypatch.setitem(sys.modules, "lz4.block", None)
+    monkeypatch.setitem(sys.modules, "zstandard", None)
     monkeypatch.setattr("zbudjit.pagesource.read_pages", lambda *a, **k: pytest.fail("work done"))
-    code, out, err = run(capsys, "zswap", small_file, "--compressor", "lz4")
+    code, out, err = run(capsys, "zswap", small_file, "--compressor", "zstd")
     assert code == cli.EXIT_USAGE
-    assert err == ('zbudjit zswap: error: argument --compressor: compressor \'lz4\' needs the lz4 '
-                   'package: pip install "zbudjit[compress]"\n')
+    assert err == ('zbudjit zswap: error: argument --compressor: compressor \'zstd\' needs the '
+                   'zstandard package: pip install "zbudjit[compress]"\n')

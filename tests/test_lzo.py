@@ -4,7 +4,6 @@ output, fuzzing of the safe decoder, and every page's compressed size against th
 kernel's zram (skipped where zbudjit.kernel.zram.availability() says no)."""
 
 import sys
-from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import damaged, unragged, ragged  # tests/ is not a package
 from zbudjit import lzo
 from zbudjit.compressors import get_compressor
 from zbudjit.kernel import zram
@@ -21,17 +21,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from zram_oracle import real_pages  # tests/ is not a package
 
 VARIANTS = lzo.VARIANTS
-
-
-def ragged(objects):
-    data = np.frombuffer(b"".join(objects), np.uint8).copy()
-    offsets = np.zeros(len(objects) + 1, np.int64)
-    np.cumsum([len(o) for o in objects], out=offsets[1:])
-    return data, offsets
-
-
-def objects_of(data, offsets):
-    return [data[a:b].tobytes() for a, b in pairwise(offsets)]
 
 
 def zero_run_pages(page_size, seed):
@@ -170,7 +159,7 @@ def test_lzallright_reads_our_lzo(installation):
         pages = np.vstack([installation[page_size][:100], pattern_pages(page_size, 6),
                            zero_run_pages(page_size, 7), worst_pages(page_size, 8)])
         data, offsets = lzo.compress_pages(pages, "lzo")
-        for page, obj in zip(pages, objects_of(data, offsets)):
+        for page, obj in zip(pages, unragged(data, offsets)):
             assert decoder.decompress(obj, output_size_hint=page_size) == page.tobytes()
 
 
@@ -194,27 +183,14 @@ def sample_objects(installation):
     """Each variant's objects of a few real and special pages."""
     pages = np.vstack([installation[4096][:6], zero_run_pages(4096, 11)[:3],
                        pattern_pages(4096, 12)[:3]])
-    return pages, {name: objects_of(*lzo.compress_pages(pages, name)) for name in VARIANTS}
+    return pages, {name: unragged(*lzo.compress_pages(pages, name)) for name in VARIANTS}
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(VARIANTS), st.integers(0, 11), st.data())
 def test_damaged_objects_raise_or_decode(sample_objects, name, which, draw):
     pages, objects = sample_objects
-    obj = bytearray(objects[name][which])
-    for _ in range(draw.draw(st.integers(1, 6), label="damages")):
-        kind = draw.draw(st.sampled_from(["flip", "set", "cut", "insert", "delete"]))
-        at = draw.draw(st.integers(0, max(0, len(obj) - 1)))
-        if kind == "flip" and obj:
-            obj[at] ^= 1 << draw.draw(st.integers(0, 7))
-        elif kind == "set" and obj:
-            obj[at] = draw.draw(st.integers(0, 255))
-        elif kind == "cut":
-            del obj[at:]
-        elif kind == "insert":
-            obj[at:at] = draw.draw(st.binary(min_size=1, max_size=8))
-        elif obj:
-            del obj[at]
+    obj = damaged(bytearray(objects[name][which]), draw)
     batch = [objects[name][0], bytes(obj), objects[name][1]]
     try:
         back = get_compressor(name).decompress(*ragged(batch), 4096)
@@ -267,7 +243,7 @@ def test_errors_name_the_object(sample_objects, name):
     fails(4, good[4] + b"\x00", r"object at index 4 has bytes after its end marker")
     fails(2, good[2][:-1], r"object at index 2 is truncated")
     fails(3, b"", r"object at index 3 is truncated")
-    short = objects_of(*lzo.compress_pages(np.zeros((1, 1000), np.uint8), name))[0]
+    short = unragged(*lzo.compress_pages(np.zeros((1, 1000), np.uint8), name))[0]
     fails(1, short, r"object at index 1 decompressed to 1000 bytes, not the page size 4096")
     fails(5, bytes([17 + 5]) + b"abcde" + b"\x11\x00\x01", r"object at index 5 is corrupt")
     fails(0, bytes([17 + 2]) + b"ab" + b"\x40\x08" + b"\x11\x00\x00",

@@ -67,7 +67,7 @@ raises ValueError naming the first bad object.
 import numpy as np
 from numba import njit
 
-from .pool import _whole_number
+from .codec_checks import checked_objects, checked_pages, raise_for_status
 
 #: The two variants, as zram and the crypto API name them.
 VARIANTS = ("lzo", "lzo-rle")
@@ -516,16 +516,7 @@ def compress_pages(pages, variant="lzo", header_bytes=0):
         an unknown ``variant``.
     """
     rle = _check_variant(variant)
-    if not isinstance(pages, np.ndarray):
-        raise TypeError(f"pages must be a numpy.ndarray, not {type(pages).__name__}")
-    if pages.dtype != np.uint8:
-        raise TypeError(f"pages must be uint8, not {pages.dtype}")
-    if pages.ndim != 2 or pages.shape[1] == 0:
-        raise ValueError(f"pages must be 2-D (n, page_size) with page_size >= 1, "
-                         f"got shape {pages.shape}")
-    if not pages.flags.c_contiguous:
-        raise ValueError("pages must be C-contiguous (use numpy.ascontiguousarray)")
-    header_bytes = _whole_number(header_bytes, "header_bytes", 0)
+    pages, header_bytes = checked_pages(pages, header_bytes, np.iinfo(np.int64).max)
     if pages.shape[0] == 0:
         return np.empty(0, np.uint8), np.zeros(1, np.int64)
     return _compress_batch(pages, header_bytes, rle)
@@ -553,32 +544,12 @@ def decompress_status(data, starts, ends, page_size):
     produced : numpy.ndarray
         int64 per object: the bytes it decoded to before it ended or failed.
     """
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 1:
-        raise TypeError("data must be a 1-D uint8 numpy.ndarray")
-    data = np.ascontiguousarray(data)
-    page_size = _whole_number(page_size, "page_size", 1)
-    starts = np.ascontiguousarray(starts, np.int64)
-    ends = np.ascontiguousarray(ends, np.int64)
-    if starts.ndim != 1 or starts.shape != ends.shape:
-        raise ValueError(f"starts and ends must be 1-D of one length, got shapes {starts.shape} "
-                         f"and {ends.shape}")
-    bad = np.flatnonzero((starts < 0) | (ends < starts) | (ends > data.size))
-    if bad.size:
-        i = int(bad[0])
-        raise ValueError(f"object at index {i} has bounds {int(starts[i])}:{int(ends[i])}, "
-                         f"not within data ({data.size} bytes)")
+    data, starts, ends, page_size = checked_objects(data, starts, ends, page_size)
     return _decompress_batch(data, starts, ends, page_size)
 
 
 def decompress_objects(data, starts, ends, page_size):
     """:func:`decompress_status`, raising ValueError naming the first object that is not OK."""
     pages, status, produced = decompress_status(data, starts, ends, page_size)
-    bad = np.flatnonzero(status)
-    if bad.size:
-        i = int(bad[0])
-        if status[i] == SHORT_OUTPUT:
-            raise ValueError(f"object at index {i} decompressed to {int(produced[i])} bytes, "
-                             f"not the page size {page_size}")
-        raise ValueError(f"object at index {i} {STATUS_MESSAGES[int(status[i])]} "
-                         f"(page size {page_size}, lzo)")
+    raise_for_status(status, produced, page_size, STATUS_MESSAGES, SHORT_OUTPUT, "lzo")
     return pages

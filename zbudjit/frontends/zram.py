@@ -43,6 +43,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .. import compressors
 from ..engine.files import LockedFile
+from ..engine.tables import MAX_PAGES
 from ..errors import CorruptionError, PoolError
 from ..policies.zsmalloc import class_table
 from ..policies.zsmalloc.classes import DEFAULT_CHAIN_SIZE, _nominal_index, huge_class_size
@@ -148,7 +149,8 @@ class Zram:
     mem_limit : int
         Bytes, rounded up to whole pages; 0 for no limit.
     backing_file : str or os.PathLike, optional
-        The writeback device: a file of ``disksize`` bytes, created (or emptied) and locked.
+        The writeback device: a file of ``disksize`` bytes and one page more (the kernel never
+        uses block 0), created (or emptied) and locked while the device lives.
     keep_data : bool
         False keeps no page bytes (a size-only study); :meth:`read` then raises.
     recompressors : sequence of str
@@ -185,6 +187,11 @@ class Zram:
         # An object takes at most one zspage of chain_size pages, and at most n_indices + 1
         # objects live at once (the new one of an overwrite before the old one is freed).
         self._pool_pages = (self.n_indices + 1) * (self.chain_size if has_chain else 1)
+        if self._pool_pages > MAX_PAGES - 1:
+            largest = ((MAX_PAGES - 1) // (self.chain_size if has_chain else 1) - 1) \
+                * self.page_size
+            raise ValueError(f"disksize {disksize:,} is too large: at most {largest:,} bytes "
+                             f"with {self.page_size}-byte pages and this chain size")
         self._pool_options = {"chain_size": self.chain_size} if has_chain else {}
         self._lock = threading.Lock()
         self.mem_limit = mem_limit
@@ -196,7 +203,12 @@ class Zram:
                                             (self.n_indices + 1) * self.page_size, "replace",
                                             "backing file")
             self._backing = self._backing_file.map((self.n_indices + 1, self.page_size))
-        self._new_device()
+        try:
+            self._new_device()
+        except BaseException:
+            if self._backing_file is not None:
+                self._backing_file.close()
+            raise
 
     def _new_device(self):
         """A fresh pool, slot table and counters (the device after disksize is written)."""

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.no_kernels
+
 REPO = Path(__file__).resolve().parents[1]
 SETUPTOOLS_NEEDED = 77              # pyproject.toml's build requirement: the SPDX license string
 IGNORED = shutil.ignore_patterns(".git", "__pycache__", "*.egg-info", "build", "dist", ".venv",

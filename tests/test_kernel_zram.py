@@ -209,6 +209,7 @@ def test_device_is_gone_after_close(new_device):
     assert not _left_behind(other.number, other.diskseq)
 
 
+@pytest.mark.no_kernels
 def test_signal_handlers_are_installed_and_given_back(new_device):
     before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
     device = new_device()
@@ -313,11 +314,13 @@ def _run_child(setup="", body="wait(20)", send=None, timeout=10):
     return child.returncode, out.split("\n"), err
 
 
+@pytest.mark.no_kernels
 def test_sigterm_removes_the_device_and_still_ends_the_process():
     rc, _, err = _run_child(send=signal.SIGTERM)
     assert rc == -signal.SIGTERM, err
 
 
+@pytest.mark.no_kernels
 def test_sigint_removes_the_device_and_raises_keyboard_interrupt():
     # Python's own SIGINT handler, as under pytest (a shell's background job starts with SIGINT
     # ignored, and then Python installs none)
@@ -339,6 +342,7 @@ def test_sigint_removes_the_device_and_raises_keyboard_interrupt():
     assert rc == 0 and "KeyboardInterrupt True" in out, err
 
 
+@pytest.mark.no_kernels
 def test_a_previous_handler_is_chained():
     setup = """
         def mine(signum, frame):
@@ -350,11 +354,13 @@ def test_a_previous_handler_is_chained():
     assert rc == 3 and "mine" in out, err
 
 
+@pytest.mark.no_kernels
 def test_exit_without_close_removes_the_device():
     rc, _, err = _run_child(body="pass")
     assert rc == 0, err
 
 
+@pytest.mark.no_kernels
 def test_a_signal_inside_a_critical_step_waits_for_it():
     body = """
         with zram._signals_deferred():
@@ -367,6 +373,7 @@ def test_a_signal_inside_a_critical_step_waits_for_it():
     assert rc == -signal.SIGTERM and "still here False" in out, err
 
 
+@pytest.mark.no_kernels
 def test_signals_noted_in_a_step_are_all_handled():
     # SIGINT raises KeyboardInterrupt; the SIGTERM noted with it must still end the process
     body = """
@@ -384,6 +391,7 @@ def test_signals_noted_in_a_step_are_all_handled():
     assert rc == -signal.SIGTERM and "KeyboardInterrupt" not in out, err
 
 
+@pytest.mark.no_kernels
 def test_a_step_in_another_thread_defers_the_signal_to_the_main_thread():
     # The handler waits for the other thread's step (it would remove the device under it), and
     # then runs in the main thread, which gets the KeyboardInterrupt.
@@ -415,6 +423,7 @@ def test_a_step_in_another_thread_defers_the_signal_to_the_main_thread():
     assert out[:3] == ["step over False", "KeyboardInterrupt True", "errors []"], (out, err)
 
 
+@pytest.mark.no_kernels
 def test_a_device_closed_while_another_is_added_leaves_the_handlers_in():
     # A finaliser may close a device (the last live one) at any line of another's __init__,
     # before that one is live: the handlers must stay for the device being added.
@@ -457,6 +466,7 @@ def test_a_device_closed_while_another_is_added_leaves_the_handlers_in():
     assert int(result.split()[1]) > 10 and result.endswith("bad []"), (result, err)
 
 
+@pytest.mark.no_kernels
 def test_an_interrupt_anywhere_in_adding_or_removing_a_device_is_raised():
     """SIGINT at each line the driver runs to add a device and remove it again (a trace function
     sends it): every time, KeyboardInterrupt reaches the caller, no device is left, the previous

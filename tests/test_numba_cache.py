@@ -14,8 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
 from zbudjit import _numba_cache
+
+pytestmark = pytest.mark.no_kernels
 
 PACKAGE = Path(__file__).resolve().parents[1] / "zbudjit"
 CACHE_SUFFIXES = (".nbi", ".nbc")

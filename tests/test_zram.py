@@ -261,7 +261,7 @@ operation = st.one_of(
     st.tuples(st.just(OP_COMPACT), st.just(0), st.just(0)))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(["zsmalloc", "zbud"]), st.integers(0, 12),
        st.lists(operation, min_size=1, max_size=40))
 def test_counters_follow_the_reference(policy, limit_pages, ops):
@@ -463,3 +463,67 @@ def test_kernel_check_says_why_it_cannot_run(monkeypatch, capsys):
     monkeypatch.setattr(driver, "availability", lambda: (False, "this process is not root"))
     assert cli_main(["kernel-check"]) == 5
     assert "cannot run here: this process is not root" in capsys.readouterr().err
+
+
+# -- every operation at random: pages and counters against what was written -------------------
+
+step = st.one_of(
+    st.tuples(st.just("write"), st.lists(st.integers(0, 15), min_size=1, max_size=6),
+              st.sampled_from(["real", "same", "random"])),
+    st.tuples(st.just("discard"), st.lists(st.integers(0, 15), min_size=1, max_size=4),
+              st.just(None)),
+    st.tuples(st.just("idle"), st.just([]), st.just(None)),
+    st.tuples(st.just("writeback"), st.just([]),
+              st.sampled_from(["idle", "huge", "huge_idle", "incompressible"])),
+    st.tuples(st.just("recompress"), st.just([]), st.sampled_from([None, "idle", "huge"])),
+    st.tuples(st.just("compact"), st.just([]), st.just(None)))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(["zsmalloc", "zbud"]), st.lists(step, min_size=1, max_size=25),
+       st.integers(0, 2**32 - 1))
+def test_any_sequence_keeps_every_page_and_counter(tmp_path, pages, policy, steps, seed):
+    rng = np.random.default_rng(seed)
+    zram = Zram(16 * PAGE, compressor="none", policy=policy, recompressors=["lz4"],
+                backing_file=tmp_path / f"backing-{seed}")
+    written = {}                            # index -> the page last written there
+    for kind, indices, how in steps:
+        if kind == "write":
+            if how == "real":
+                batch = pages[rng.integers(0, len(pages), len(indices))]
+            elif how == "same":
+                batch = np.vstack([word_page(rng.bytes(8)) for _ in indices])
+            else:
+                batch = random_pages(len(indices), int(rng.integers(1 << 30)))
+            assert zram.write(indices, batch).all()
+            written.update(zip(indices, batch))
+        elif kind == "discard":
+            zram.discard(indices)
+            for index in indices:
+                written.pop(index, None)
+        elif kind == "idle":
+            zram.mark_idle()
+        elif kind == "writeback":
+            zram.writeback(how)
+        elif kind == "recompress":
+            zram.recompress(type=how)
+        else:
+            zram.compact()
+        zram.pool.check()
+        flags, stored = zram._flags, sorted(written)
+        mm, bd = zram.mm_stat(), zram.bd_stat()
+        assert mm.orig_data_size == len(written) * PAGE
+        assert mm.same_pages == np.count_nonzero(flags & 1)
+        assert mm.huge_pages == np.count_nonzero(flags & 4)
+        assert bd.bd_count == np.count_nonzero(flags & 2)
+        assert mm.compr_data_size == int(zram._size.sum())
+        assert mm.compr_data_size == zram.pool.bytes_stored + (
+            PAGE * int(zram._stats[13]) if policy == "zbud" else 0)     # the own-page store
+        if stored:       # read as writeback does: a read would clear IDLE, changing what follows
+            back = zram._read_unlocked(np.array(stored), mark=False)
+            assert np.array_equal(back, np.vstack([written[i] for i in stored]))
+    if written:
+        stored = sorted(written)
+        assert np.array_equal(zram.read(stored), np.vstack([written[i] for i in stored]))
+    zram.close()

@@ -128,7 +128,9 @@ def _pages_array(pages, page_size, n):
     if pages.shape != (n, page_size):
         raise ValueError(f"pages must have shape ({n}, {page_size}) for {n} indices, "
                          f"got {pages.shape}")
-    return np.ascontiguousarray(pages)
+    # a read-only array (np.frombuffer, a read-only mapping) is another type to Numba: copied,
+    # it does not compile every kernel a second time
+    return np.ascontiguousarray(pages) if pages.flags.writeable else pages.copy()
 
 
 class Zram:
@@ -671,8 +673,8 @@ class Zram:
                       int(s[k.Z_NOTIFY_FREE]))
 
     def zramctl(self) -> dict:
-        """zramctl's columns: DATA (orig_data_size), COMPR (compr_data_size), TOTAL
-        (mem_used_total), in bytes, with ALGORITHM, DISKSIZE and STREAMS-free extras."""
+        """zramctl's columns, sizes in bytes: NAME, ALGORITHM, DISKSIZE, DATA (orig_data_size),
+        COMPR (compr_data_size) and TOTAL (mem_used_total)."""
         mm = self.mm_stat()
         return {"NAME": "zbudjit", "ALGORITHM": self.compressor, "DISKSIZE": self.disksize,
                 "DATA": mm.orig_data_size, "COMPR": mm.compr_data_size,

@@ -56,9 +56,8 @@ Z_WB_LIMIT = 12             # bd_wb_limit, in 4 KiB units
 Z_OWN_USED = 13             # own-page store rows in use
 Z_OWN_WATERMARK = 14        # rows below it have been used
 Z_OWN_FREE = 15             # depth of the own_free stack
-Z_COMPACTED_BASE = 16       # the pool's pages_compacted when the device was (re)initialised
-Z_RECOMPRESSED = 17         # slots recompressed (num_recompress in the kernel's debug output)
-N_STATS = 18
+Z_RECOMPRESSED = 16         # slots recompressed (the kernel keeps no such counter)
+N_STATS = 17
 
 # operation codes of apply_kernel (the recorder's OP_WRITE / OP_DISCARD)
 OP_WRITE = 0
@@ -148,7 +147,7 @@ def _mm_stat_row(state, stats, limit_pages, page_size, out):
     out[3] = limit_pages * page_size
     out[4] = stats[Z_MAX_USED] * page_size
     out[5] = stats[Z_SAME]
-    out[6] = counters_of(state)[t.C_PAGES_COMPACTED] - stats[Z_COMPACTED_BASE]
+    out[6] = counters_of(state)[t.C_PAGES_COMPACTED]     # a reset makes a new pool
     out[7] = stats[Z_HUGE]
     out[8] = stats[Z_HUGE_SINCE]
 
@@ -259,9 +258,9 @@ def mm_stat_kernel(state, stats, limit_pages, page_size):
 @njit(cache=True, nogil=True)
 def read_plan(handle, size, flags, atime, own_pages, indices, now, out):
     """Fill ``out`` rows for same-filled, empty and own-page slots and, unless ``now`` is -1,
-    mark every slot read as accessed at ``now`` (IDLE cleared); return, for the rest, ``(rows, handles, priorities, huge)``: the
-    pool objects to read (compressed, or raw when huge) and the written-back pages (handle = its
-    block, priority -1), for the caller to fill."""
+    mark every slot read as accessed at ``now`` (IDLE cleared). Returns, for the other slots,
+    ``(rows, handles, priorities, huge)``: the pool objects to read (compressed, or raw when
+    huge) and the written-back pages (handle: the block; priority -1), for the caller to fill."""
     n = indices.size
     words = out.reshape(-1).view(np.uint64).reshape(n, out.shape[1] // 8)
     rows = np.empty(n, np.int64)

@@ -988,6 +988,15 @@ NO_LRU = ("zsmalloc keeps no LRU, and {what} writes back the least recently used
           "which needs zbud's")
 
 
+def _plot_options(sub, default=None, what=""):
+    """``--plot FILE`` (what it draws, its default) and ``--no-plot``."""
+    shown = f": {what}" if what else ""
+    sub.add_argument("--plot", metavar="FILE", type=_plot_file, default=default,
+                     help=f"{PLOT_HELP}{shown} (default {default or 'none'})")
+    sub.add_argument("--no-plot", dest="plot", action="store_const", const=None,
+                     help="write no plot")
+
+
 def _parquet_option(sub, command):
     sub.add_argument("--parquet", metavar="FILE", type=_output_file, default=None,
                      help=f"also write {PARQUET_TABLES[command]}, as Parquet (needs pandas and "
@@ -1026,10 +1035,7 @@ def _parser():
                               "(default 50)")
         sub.add_argument("--seed", type=_integer(0), default=0,
                          help="seed of the swap-in order (default 0)")
-        sub.add_argument("--plot", metavar="FILE", type=_plot_file, default=plot_default,
-                         help=f"{PLOT_HELP} (default {plot_default or 'none'})")
-        sub.add_argument("--no-plot", dest="plot", action="store_const", const=None,
-                         help="write no plot")
+        _plot_options(sub, plot_default)
         _parquet_option(sub, name)
         sub.add_argument("--json", action="store_true", help=JSON_PLOT_HELP)
 
@@ -1069,11 +1075,8 @@ def _parser():
     replay.add_argument("--on-full", choices=("error", "reclaim"), default="error",
                         help="when the pool is full: stop, or write back LRU pages (zbud only) "
                              "(default error)")
-    replay.add_argument("--plot", metavar="FILE", type=_plot_file, default=None,
-                        help=f"{PLOT_HELP}: pages used against the pool limit, and objects "
-                             "live and evicted (default none)")
-    replay.add_argument("--no-plot", dest="plot", action="store_const", const=None,
-                        help="write no plot")
+    _plot_options(replay, None, "pages used against the pool limit, and objects live and "
+                                "evicted")
     _parquet_option(replay, "replay")
     replay.add_argument("--json", action="store_true", help=JSON_PLOT_HELP)
     replay.set_defaults(run=_cmd_replay)
@@ -1141,11 +1144,8 @@ def _parser():
     zram.add_argument("--backing-file", metavar="FILE", type=_output_file, default=None,
                       help="the backing file for --writeback, created or emptied (default: a "
                            "temporary file, removed afterwards)")
-    zram.add_argument("--plot", metavar="FILE", type=_plot_file, default=ZRAM_PLOT,
-                      help=f"{PLOT_HELP}: memory used over time; the class fill heatmap goes "
-                           f"to FILE's name with -classes added (default {ZRAM_PLOT})")
-    zram.add_argument("--no-plot", dest="plot", action="store_const", const=None,
-                      help="write no plot")
+    _plot_options(zram, ZRAM_PLOT, "memory used over time; the class fill heatmap goes to "
+                                   "FILE's name with -classes added")
     _parquet_option(zram, "zram")
     zram.add_argument("--json", action="store_true", help=JSON_PLOT_HELP)
     zram.set_defaults(run=_cmd_zram)

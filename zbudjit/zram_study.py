@@ -89,50 +89,50 @@ def run_zram(pages, *, compressor="lzo-rle", policy="zsmalloc", disksize=None, m
     compact_every = _whole_number(compact_every, "compact_every", 0)
     writeback_every = _whole_number(writeback_every, "writeback_every", 0)
     batch = _whole_number(batch, "batch", 1)
-    device = Zram(max(disksize, page_size), compressor=compressor, policy=policy,
-                  page_size=page_size, chain_size=chain_size, mem_limit=mem_limit,
-                  backing_file=backing_file)
     if writeback is not None and backing_file is None:
         raise ValueError("writeback needs a backing_file")
-    indices = np.arange(n, dtype=np.int64) % device.n_indices
-    last = np.full(device.n_indices, -1, np.int64)      # the input page each index holds
-    rows = []
-    failed = 0
+    with Zram(max(disksize, page_size), compressor=compressor, policy=policy,
+              page_size=page_size, chain_size=chain_size, mem_limit=mem_limit,
+              backing_file=backing_file) as device:      # closed (the file unlocked) at the end
+        indices = np.arange(n, dtype=np.int64) % device.n_indices
+        last = np.full(device.n_indices, -1, np.int64)      # the input page each index holds
+        rows = []
+        failed = 0
 
-    def every(step, start, stop):
-        return step and (stop // step) > (start // step)
+        def every(step, start, stop):
+            return step and (stop // step) > (start // step)
 
-    for start in range(0, n, batch):
-        stop = min(start + batch, n)
-        stored = device.write(indices[start:stop], pages[start:stop])
-        failed += int(np.count_nonzero(~stored))
-        last[indices[start:stop][stored]] = np.arange(start, stop)[stored]
-        if every(compact_every, start, stop):
-            device.compact()
-        if writeback is not None and every(writeback_every, start, stop):
+        for start in range(0, n, batch):
+            stop = min(start + batch, n)
+            stored = device.write(indices[start:stop], pages[start:stop])
+            failed += int(np.count_nonzero(~stored))
+            last[indices[start:stop][stored]] = np.arange(start, stop)[stored]
+            if every(compact_every, start, stop):
+                device.compact()
+            if writeback is not None and every(writeback_every, start, stop):
+                _writeback(device, writeback)
+            mm = device.mm_stat()
+            rows.append((stop, mm.orig_data_size, mm.compr_data_size, mm.mem_used_total,
+                         mm.mem_limit, mm.mem_used_max, mm.pages_compacted))
+        if writeback is not None and not writeback_every:
             _writeback(device, writeback)
-        mm = device.mm_stat()
-        rows.append((stop, mm.orig_data_size, mm.compr_data_size, mm.mem_used_total,
-                     mm.mem_limit, mm.mem_used_max, mm.pages_compacted))
-    if writeback is not None and not writeback_every:
-        _writeback(device, writeback)
-    verified = wrong = 0
-    if verify:
-        held = np.flatnonzero(last >= 0)
-        for start in range(0, held.size, batch):
-            chosen = held[start:start + batch]
-            back = device.read(chosen)
-            wrong += int(np.count_nonzero((back != pages[last[chosen]]).any(axis=1)))
-            verified += chosen.size
-    timeline = {key: np.array([row[i] for row in rows], np.int64)
-                for i, key in enumerate(TIMELINE_KEYS)}
-    config = {"compressor": compressor, "policy": policy, "disksize": device.disksize,
-              "mem_limit": device.mem_limit, "page_size": page_size, "chain_size": chain_size,
-              "compact_every": compact_every, "batch": batch}
-    class_fill = device.pool.class_stats() if policy == "zsmalloc" else None
-    return ZramRun(config, device.mm_stat(), device.io_stat(),
-                   device.bd_stat() if backing_file is not None else None, device.zramctl(),
-                   timeline, class_fill, verified, wrong, failed)
+        verified = wrong = 0
+        if verify:
+            held = np.flatnonzero(last >= 0)
+            for start in range(0, held.size, batch):
+                chosen = held[start:start + batch]
+                back = device.read(chosen)
+                wrong += int(np.count_nonzero((back != pages[last[chosen]]).any(axis=1)))
+                verified += chosen.size
+        timeline = {key: np.array([row[i] for row in rows], np.int64)
+                    for i, key in enumerate(TIMELINE_KEYS)}
+        config = {"compressor": compressor, "policy": policy, "disksize": device.disksize,
+                  "mem_limit": device.mem_limit, "page_size": page_size, "chain_size": chain_size,
+                  "compact_every": compact_every, "batch": batch}
+        class_fill = device.pool.class_stats() if policy == "zsmalloc" else None
+        return ZramRun(config, device.mm_stat(), device.io_stat(),
+                       device.bd_stat() if backing_file is not None else None,
+                       device.zramctl(), timeline, class_fill, verified, wrong, failed)
 
 
 def _writeback(device, mode):

@@ -190,6 +190,26 @@ def test_a_device_far_larger_than_ram_is_made_and_used():
     assert np.array_equal(zram.read([last]), random_pages(1))
 
 
+@pytest.mark.parametrize("policy", ["zsmalloc", "zbud"])
+def test_one_object_calls_are_the_policys_batch_kernels(policy):
+    from zbudjit import Pool
+    from zbudjit.policies import single
+    pool, twin = Pool(64, policy), Pool(64, policy)
+    twin._counters[:] = pool._counters          # the same generation origin: the same handles
+    state = pool._policy.kernel_state(pool)
+    out = np.zeros(1, np.uint64)
+    data = np.arange(300, dtype=np.uint8)
+    assert single.alloc_one(state, np.array([300]), data, np.array([0, 300]), out) == (0, 0)
+    assert out[0] == twin.store(data, [0, 300])[0]
+    assert single.counters_of(state)[0] == pool.pages_used == twin.pages_used > 0
+    assert np.array_equal(pool.read(out)[0], data)
+    assert single.free_one(state, out) == (0, 0)
+    assert single.free_one(state, out)[0] != 0                 # no longer live
+    pool.check()
+    with pytest.raises(TypeError, match="kernel_state"):
+        single.alloc_one((np.zeros(3), np.zeros(3)), np.array([1]), data, np.array([0, 1]), out)
+
+
 # -- counters against the plain-Python reference -------------------------------------------------
 
 class ReferenceZram:

@@ -787,45 +787,31 @@ def _room(table, objects):
 
 
 def _classes_of_pages(args):
-    """Real pages into a zsmalloc pool as zram stores them (zram_write_page): a same-filled page
-    is kept as its word, with no object; a page whose compressed length is at least
-    huge_class_size is stored as it is, a page_size object; any other as its compressed bytes."""
-    from .frontends.zswap import same_filled_words
+    """Real pages into a zsmalloc pool as zram stores them: through a size-only zbudjit.Zram,
+    one page an index (a same-filled page kept as its word, with no object; a page whose
+    compressed length is at least huge_class_size stored raw, a page_size object; any other as
+    its compressed bytes)."""
+    from .frontends.zram import Zram
     from .pagesource import read_pages
 
     name = _compressor(args.compressor or "auto")
-    compressor = compressors.get_compressor(name)
     page_set = read_pages(args.paths, args.page_size, max_pages=args.max_pages,
                           progress=_progress(args))
     what = ", ".join(args.paths)
-    if len(page_set) == 0:
+    n = len(page_set)
+    if n == 0:
         raise UsageError(f"no pages to store: {what} holds no data")
-    pages = page_set.pages
-    page_size = page_set.page_size
-    huge = zs_classes.huge_class_size(page_size, args.chain_size)
-    same, _ = same_filled_words(pages.view(np.uint64))
-    stored = np.flatnonzero(~same)
-    pool = _new_pool(_room(zs_classes.size_class_table(page_size, args.chain_size), stored.size),
-                     "zsmalloc", page_size, args.chain_size)
-    huge_pages = 0
-    for first in range(0, stored.size, STORE_BATCH):
-        batch = pages[stored[first:first + STORE_BATCH]]
-        data, offsets = compressor.compress(batch)
-        lengths = np.diff(offsets)
-        incompressible = lengths >= huge
-        if incompressible.any():
-            huge_pages += int(np.count_nonzero(incompressible))
-            parts = [batch[i] if incompressible[i] else data[offsets[i]:offsets[i + 1]]
-                     for i in range(batch.shape[0])]
-            lengths = np.where(incompressible, page_size, lengths)
-            data = np.concatenate(parts)
-            offsets = np.concatenate([[0], np.cumsum(lengths)])
-        pool.store(data, offsets)
-    described = {"what": what, "files": len(page_set.sources), "pages": len(page_set),
+    zram = Zram(n * page_set.page_size, compressor=name, page_size=page_set.page_size,
+                chain_size=args.chain_size, keep_data=False)
+    for first in range(0, n, STORE_BATCH):
+        last = min(first + STORE_BATCH, n)
+        zram.write(np.arange(first, last), page_set.pages[first:last])
+    mm = zram.mm_stat()
+    described = {"what": what, "files": len(page_set.sources), "pages": n,
                  "skipped": page_set.skipped, "compressor": name,
-                 "same_filled_pages": int(np.count_nonzero(same)), "huge_pages": huge_pages,
-                 "compressed_pages": int(stored.size) - huge_pages}
-    return pool, described
+                 "same_filled_pages": mm.same_pages, "huge_pages": mm.huge_pages,
+                 "compressed_pages": n - mm.same_pages - mm.huge_pages}
+    return zram.pool, described
 
 
 def _classes_of_trace(args):

@@ -50,6 +50,7 @@ from ..policies.zsmalloc.classes import DEFAULT_CHAIN_SIZE, _nominal_index, huge
 from ..policies.zsmalloc.kernels import K_CLASS
 from ..pool import INT64_MAX, POLICIES, Pool, _integer_array, _page_size, _whole_number
 from . import zram_kernels as k
+from .zswap import same_filled_words
 
 __all__ = ["BdStat", "IoStat", "MmStat", "Zram"]
 
@@ -279,7 +280,7 @@ class Zram:
         """
         indices = self._indices(indices)
         pages = _pages_array(pages, self.page_size, indices.size)
-        same, words = k.same_filled(pages)
+        same, words = same_filled_words(pages.view(np.uint64))   # zswap's rule is zram's
         # Compress every page but for a batch mostly same-filled: a copy of the other pages costs
         # more than compressing the few same-filled ones, whose lengths are then set to 0.
         chosen = ~same if 2 * np.count_nonzero(same) > same.size else None
@@ -341,28 +342,26 @@ class Zram:
         Returns the bool array :meth:`write` would (True for every discard and compaction) and,
         with ``record``, an (n, 9) int64 array of the mm_stat fields after each operation.
         """
-        from ..kernel.zram import OP_COMPACT, OP_DISCARD, OP_WRITE
         self._require_size_only("replay")
         ops = _integer_array(ops, "ops", np.dtype(np.uint8), ValueError)
         n = ops.size
-        if np.any((ops != OP_WRITE) & (ops != OP_DISCARD) & (ops != OP_COMPACT)):
+        if np.any(ops > k.OP_COMPACT):
             raise ValueError("ops must be OP_WRITE, OP_DISCARD or OP_COMPACT")
-        compact = ops == OP_COMPACT
+        compact = ops == k.OP_COMPACT
         indices = _integer_array(indices, "indices", INT64, IndexError)
         if indices.size != n:
             raise ValueError(f"{n} ops but {indices.size} indices")
         checked = indices.copy()
         checked[compact] = 0                    # a compaction has no index
         self._indices(checked)
-        lengths = self._comp_lens(np.where(ops == OP_WRITE, comp_lens, 0) if n else comp_lens,
+        lengths = self._comp_lens(np.where(ops == k.OP_WRITE, comp_lens, 0) if n else comp_lens,
                                   n)
         done = np.ones(n, np.bool_)
         rows = np.empty((n if record else 0, k.N_MM_STAT), np.int64)
-        kernel_ops = np.where(ops == OP_DISCARD, k.OP_DISCARD, k.OP_WRITE).astype(np.uint8)
         start = 0
         for stop in [*np.flatnonzero(compact).tolist(), n]:
             if stop > start:
-                done[start:stop] = self._apply(kernel_ops[start:stop], checked[start:stop],
+                done[start:stop] = self._apply(ops[start:stop], checked[start:stop],
                                                lengths[start:stop],
                                                mm_rows=rows[start:stop]) == k.DONE
             if stop < n:
@@ -465,16 +464,14 @@ class Zram:
 
     # -- idle, writeback, recompression ------------------------------------------------------------
 
-    def _allocated(self):
-        return (self._size != 0) | (self._flags & (k.SAME | k.WB) != 0)
-
     def mark_idle(self, older_than: float | None = None) -> int:
         """``echo all > idle`` (None) or ``echo SECONDS > idle``: every allocated slot that is
         neither same-filled nor written back is marked IDLE; with ``older_than``, only those not
         accessed for that many seconds, and the others' IDLE is cleared (the kernel built with
         TRACK_ENTRY_ACTIME). Returns the slots now idle."""
         with self._lock:
-            eligible = self._allocated() & (self._flags & (k.SAME | k.WB) == 0)
+            # allocated, and neither same-filled nor written back: those are the slots with a size
+            eligible = self._size != 0
             if older_than is None:
                 idle = eligible
             else:
@@ -488,12 +485,13 @@ class Zram:
             self._flags[idle] |= np.uint16(k.IDLE)
             return int(np.count_nonzero(self._flags & k.IDLE))
 
-    def _candidates(self, indices, need, skip, order_by_size=True):
-        """Slots of ``indices`` (ascending scan order) with every flag of ``need`` and none of
+    def _candidates(self, indices, need, skip=0):
+        """Slots of ``indices`` (ascending scan order) that hold a pool object (allocated,
+        neither same-filled nor written back: a size) with every flag of ``need`` and none of
         ``skip``, in the order the kernel's post-processing takes them: 64-byte size buckets,
         the largest first, the last placed first within a bucket."""
         flags = self._flags[indices]
-        chosen = indices[self._allocated()[indices] & (flags & need == need) & (flags & skip == 0)]
+        chosen = indices[(self._size[indices] != 0) & (flags & need == need) & (flags & skip == 0)]
         buckets = self._size[chosen] // PP_BUCKET_BYTES
         return chosen[np.lexsort((-np.arange(chosen.size), -buckets.astype(np.int64)))]
 
@@ -516,7 +514,7 @@ class Zram:
                              f"got {mode!r}")
         indices = np.arange(self.n_indices) if indices is None else self._indices(indices)
         with self._lock:
-            chosen = self._candidates(indices, WRITEBACK_MODES.get(mode, 0), k.SAME | k.WB)
+            chosen = self._candidates(indices, WRITEBACK_MODES.get(mode, 0))
             _, first = np.unique(chosen, return_index=True)     # a slot placed twice: once
             chosen = chosen[np.sort(first)]
             units = self.page_size // 4096
@@ -577,7 +575,7 @@ class Zram:
         with self._lock:
             before = int(self._stats[k.Z_RECOMPRESSED])
             order = self._candidates(np.arange(self.n_indices), RECOMPRESS_TYPES.get(type, 0),
-                                     k.SAME | k.WB | k.INCOMPRESSIBLE)
+                                     k.INCOMPRESSIBLE)
             slot_priority = (self._flags[order] & k.PRIORITY_MASK) >> k.PRIORITY_SHIFT
             order = order[slot_priority + 1 < limit]
             start = 0
@@ -623,26 +621,19 @@ class Zram:
     def reset_mem_used_max(self) -> None:
         """Write "0" to mem_used_max: it becomes the pool's current page count."""
         with self._lock:
-            self._stats[k.Z_MAX_USED] = self._mem_used_pages()
+            self._stats[k.Z_MAX_USED] = k.mem_used_pages(self._state(), self._stats)
 
-    def _mem_used_pages(self):
-        return self._pool.pages_used + int(self._stats[k.Z_OWN_USED])
+    def _state(self):
+        """The pool's tables for the kernels (PoolError once it is closed)."""
+        self._pool._guard()
+        return self._pool._policy.kernel_state(self._pool)
 
     # -- figures ----------------------------------------------------------------------------------
 
     def mm_stat(self) -> MmStat:
         """The device's mm_stat now (``str()`` of it is the sysfs file's text)."""
-        s = self._stats
-        return MmStat(
-            orig_data_size=int(s[k.Z_PAGES_STORED]) * self.page_size,
-            compr_data_size=int(s[k.Z_COMPR_DATA]),
-            mem_used_total=self._mem_used_pages() * self.page_size,
-            mem_limit=self.mem_limit,
-            mem_used_max=int(s[k.Z_MAX_USED]) * self.page_size,
-            same_pages=int(s[k.Z_SAME]),
-            pages_compacted=self._pool.pages_compacted,
-            huge_pages=int(s[k.Z_HUGE]),
-            huge_pages_since=int(s[k.Z_HUGE_SINCE]))
+        return MmStat(*k.mm_stat_kernel(self._state(), self._stats, self._limit_pages,
+                                        self.page_size).tolist())
 
     def bd_stat(self) -> BdStat:
         """The backing file's blocks (4 KiB units); PoolError without a backing file, as the

@@ -59,37 +59,17 @@ Z_OWN_FREE = 15             # depth of the own_free stack
 Z_RECOMPRESSED = 16         # slots recompressed (the kernel keeps no such counter)
 N_STATS = 17
 
-# operation codes of apply_kernel (the recorder's OP_WRITE / OP_DISCARD)
+# operation codes, of apply_kernel (writes and discards; a compaction is Python's) and of the
+# live-kernel recorder's records (zbudjit.kernel.zram takes them from here)
 OP_WRITE = 0
 OP_DISCARD = 1
+OP_COMPACT = 2
 
 # apply_kernel's per-operation outcome
 DONE = 0
 FAILED = 1                  # over mem_limit: failed_writes counted, the slot as it was
 
 N_MM_STAT = 9
-
-
-@njit(cache=True, nogil=True)
-def same_filled(pages):
-    """For each page, whether it is one 8-byte word repeated (zram's page_same_filled, last word
-    compared first) and that word, as a uint64 in this machine's byte order."""
-    n, page_size = pages.shape
-    words = pages.reshape(-1).view(np.uint64).reshape(n, page_size // 8)
-    same = np.zeros(n, np.bool_)
-    value = np.zeros(n, np.uint64)
-    last = page_size // 8 - 1
-    for i in range(n):
-        first = words[i, 0]
-        if words[i, last] != first:
-            continue
-        k = 1
-        while k < last and words[i, k] == first:
-            k += 1
-        if k == last:
-            same[i] = True
-            value[i] = first
-    return same, value
 
 
 @njit(cache=True, nogil=True)

@@ -46,10 +46,10 @@ import weakref
 import numpy as np
 
 from ..frontends.zram import IoStat, MmStat
+from ..frontends.zram_kernels import OP_COMPACT, OP_DISCARD, OP_WRITE
 
 __all__ = ["BLKDISCARD", "HUGE_CLASS_SIZE", "IoStat", "MM_STAT_FIELDS", "MmStat", "OP_COMPACT",
-           "OP_DISCARD",
-           "OP_NAMES", "OP_WRITE", "PAGE_SIZE", "RECORD_DTYPE", "ZramDevice", "ZramError",
+           "OP_DISCARD", "OP_NAMES", "OP_WRITE", "PAGE_SIZE", "RECORD_DTYPE", "ZramDevice", "ZramError",
            "ZramUnavailable", "availability", "huge_class_size", "record", "same_filled"]
 
 #: zram's page: the kernel's PAGE_SIZE, 4 KiB on every machine this oracle supports.
@@ -64,7 +64,6 @@ huge_class_size = HUGE_CLASS_SIZE
 BLKDISCARD = 0x1277
 
 #: Op codes of :func:`record`'s operations and of :data:`RECORD_DTYPE`'s ``op`` field.
-OP_WRITE, OP_DISCARD, OP_COMPACT = 0, 1, 2
 OP_NAMES = ("write", "discard", "compact")
 
 _CONTROL = "/sys/class/zram-control"

@@ -15,6 +15,7 @@ from zbudjit.frontends.zram import IoStat, MmStat, Zram
 from zbudjit.kernel.zram import OP_COMPACT, OP_DISCARD, OP_WRITE, availability
 from zbudjit.policies.zbud.spec import ZbudSpec
 from zbudjit.policies.zsmalloc.spec import ZsmallocSpec
+from zram_oracle import ReferenceZram  # tests/ is not a package
 
 PAGE = 4096
 MB = 1 << 20
@@ -212,67 +213,6 @@ def test_one_object_calls_are_the_policys_batch_kernels(policy):
 
 # -- counters against the plain-Python reference -------------------------------------------------
 
-class ReferenceZram:
-    """zram's rules (kernel-6.18.md 7.2-7.5) in plain Python, over a policy's spec."""
-
-    def __init__(self, policy, limit_pages, huge=3625):
-        self.pool = ZsmallocSpec(1 << 14) if policy == "zsmalloc" else ZbudSpec(1 << 14)
-        self.own_pages = policy == "zbud"       # zbud cannot hold a page: huge ones on their own
-        self.limit, self.huge = limit_pages, huge
-        self.slots = {}                         # index -> (handle or None, size counted)
-        self.max_used = self.failed = self.notify = self.own = 0
-        self.huge_since = 0
-        self.compacted = 0
-
-    def used(self):
-        pages = self.pool.pages_used
-        return (pages() if callable(pages) else pages) + self.own
-
-    def free(self, index):
-        handle, size = self.slots.pop(index, (None, 0))
-        if handle == "own":
-            self.own -= 1
-        elif handle is not None:
-            self.pool.free([handle])
-
-    def write(self, index, comp_len):
-        if comp_len == 0:
-            self.free(index)
-            self.slots[index] = (None, 0)
-            return True
-        size = PAGE if comp_len >= self.huge else comp_len
-        if size == PAGE and self.own_pages:
-            self.own += 1
-            handle = "own"
-        else:
-            handle = self.pool.alloc([size])[0]
-        self.max_used = max(self.max_used, self.used())
-        if self.limit and self.used() > self.limit:
-            if handle == "own":
-                self.own -= 1
-            else:
-                self.pool.free([handle])
-            self.failed += 1
-            return False
-        self.free(index)
-        self.slots[index] = (handle, size)
-        self.huge_since += size == PAGE
-        return True
-
-    def discard(self, index):
-        self.free(index)
-        self.notify += 1
-
-    def compact(self):
-        self.compacted += self.pool.compact()      # zsmalloc only: see the test
-
-    def mm_stat(self):
-        sizes = [size for _, size in self.slots.values()]
-        return (len(sizes) * PAGE, sum(sizes), self.used() * PAGE, self.limit * PAGE,
-                self.max_used * PAGE, sum(h is None for h, _ in self.slots.values()),
-                self.compacted, sum(s == PAGE for s in sizes), self.huge_since)
-
-
 operation = st.one_of(
     st.tuples(st.just(OP_WRITE), st.integers(0, 23),
               st.one_of(st.just(0), st.integers(1, 400), st.integers(400, 3700),
@@ -289,7 +229,9 @@ def test_counters_follow_the_reference(policy, limit_pages, ops):
                 mem_limit=limit_pages * PAGE)
     batched = Zram(64 * PAGE, compressor="lz4", policy=policy, keep_data=False,
                    mem_limit=limit_pages * PAGE)
-    reference = ReferenceZram(policy, limit_pages)
+    spec = ZsmallocSpec(1 << 14) if policy == "zsmalloc" else ZbudSpec(1 << 14)
+    # zbud cannot hold a page: zbudjit.Zram keeps huge pages on their own, and so does this
+    reference = ReferenceZram(spec, limit_pages, own_pages=policy == "zbud")
     if policy == "zbud":
         # zbud's compaction is held to its own spec elsewhere; ZbudSpec plans none itself
         ops = [op for op in ops if op[0] != OP_COMPACT] or [(OP_DISCARD, 0, 0)]

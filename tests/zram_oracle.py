@@ -17,10 +17,11 @@ same-filled and incompressible pages and compactions) and :func:`real_pages` are
 import numpy as np
 
 from zbudjit.kernel.check import DEFAULT_MIX, random_operations, real_pages  # noqa: F401
-from zbudjit.kernel.zram import (HUGE_CLASS_SIZE, OP_COMPACT, OP_DISCARD, OP_NAMES, OP_WRITE,
-                                 PAGE_SIZE, RECORD_DTYPE)
+from zbudjit.kernel.zram import (HUGE_CLASS_SIZE, MM_STAT_FIELDS, OP_COMPACT, OP_DISCARD,
+                                 OP_NAMES, OP_WRITE, PAGE_SIZE, RECORD_DTYPE)
 
-__all__ = ["random_operations", "real_pages", "replay"]
+__all__ = ["ReferenceZram", "random_operations", "real_pages", "replay"]
+COUNTS = ("same_pages", "pages_compacted", "huge_pages", "huge_pages_since")   # not bytes
 
 
 def _number(value):
@@ -48,6 +49,75 @@ def _expect(i, rec, field, model, kernel, unit=""):
                              f"the kernel {kernel:,}{unit}")
 
 
+class ReferenceZram:
+    """zram's rules (kernel-6.18.md 7.2-7.5) in plain Python, over any pool with the API above:
+    the reference the live kernel's recordings and zbudjit.Zram are both held to.
+
+    ``limit_pages`` is mem_limit in pages (0: none). ``own_pages`` keeps huge pages out of the
+    pool, a page each, as zbudjit.Zram does for a policy that cannot hold a page (zbud).
+    """
+
+    def __init__(self, pool, limit_pages=0, own_pages=False, huge=HUGE_CLASS_SIZE):
+        self.pool, self.limit, self.own_pages, self.huge = pool, limit_pages, own_pages, huge
+        self.slots = {}                         # index -> (handle, "own" or None; size counted)
+        self.max_used = _number(pool.pages_used)
+        self.failed = self.notify = self.own = self.huge_since = self.compacted = 0
+
+    def used(self):
+        return _number(self.pool.pages_used) + self.own
+
+    def free(self, index):
+        handle, _ = self.slots.pop(index, (None, 0))
+        if handle == "own":
+            self.own -= 1
+        elif handle is not None:
+            self.pool.free([handle])
+
+    def write(self, index, comp_len):
+        """Store a page of ``comp_len`` (0: same-filled); False if refused over the limit."""
+        if comp_len == 0:
+            self.free(index)
+            self.slots[index] = (None, 0)
+            return True
+        size = PAGE_SIZE if comp_len >= self.huge else comp_len
+        if size == PAGE_SIZE and self.own_pages:
+            self.own += 1
+            handle = "own"
+        else:
+            handle = int(self.pool.alloc([size])[0])
+        self.max_used = max(self.max_used, self.used())      # the peak first, then the limit
+        if self.limit and self.used() > self.limit:
+            if handle == "own":
+                self.own -= 1
+            else:
+                self.pool.free([handle])
+            self.failed += 1
+            return False
+        self.free(index)                        # after the allocation, as zram does
+        self.slots[index] = (handle, size)
+        self.huge_since += size == PAGE_SIZE
+        return True
+
+    def discard(self, index):
+        self.free(index)
+        self.notify += 1
+
+    def compact(self):
+        """Returns the pages compact() freed."""
+        result = self.pool.compact()
+        freed = int(getattr(result, "pages_freed", result))
+        self.compacted += freed
+        return freed
+
+    def mm_stat(self):
+        """The nine fields, in MM_STAT_FIELDS' order."""
+        sizes = [size for _, size in self.slots.values()]
+        return (len(sizes) * PAGE_SIZE, sum(sizes), self.used() * PAGE_SIZE,
+                self.limit * PAGE_SIZE, self.max_used * PAGE_SIZE,
+                sum(handle is None for handle, _ in self.slots.values()), self.compacted,
+                sum(size == PAGE_SIZE for size in sizes), self.huge_since)
+
+
 def replay(records, pool_factory):
     """Replay zram records through a pool and assert it uses the memory the kernel used.
 
@@ -68,73 +138,33 @@ def replay(records, pool_factory):
     ------
     AssertionError
         At the first record after which a figure differs, naming the record, its operation and
-        the field: mem_used_total (pool pages x 4096), mem_used_max (the running peak of pool
-        pages, taken after each allocation), pages_compacted (and what compact() returned), and
-        the harness's own slot counts (orig_data_size, compr_data_size, same_pages, huge_pages),
-        which check the recording and these rules rather than the pool.
-
-    Notes
-    -----
-    zram's rules, applied here: a same-filled page stores no object; a page whose comp_len is at
-    least huge_class_size (3625) is stored uncompressed in a 4096-byte object; any other page in
-    an object of comp_len bytes. An overwrite allocates the new object *before* it frees the old
-    one, and the peak is taken in between (zram_can_store_page), so it includes both copies. A
-    discard frees the slot.
+        the field: mm_stat's nine fields of :class:`ReferenceZram` over the pool (mem_used_total,
+        mem_used_max and pages_compacted depend on the pool; the others check the recording and
+        the rules), what compact() returned, and the pool's own pages_compacted.
     """
     records = np.asarray(records)
     if records.dtype != RECORD_DTYPE:
         raise TypeError(f"records must have RECORD_DTYPE, got {records.dtype}")
     pool = pool_factory()
-    handles = {}                # index -> handle of the object holding it
-    sizes = {}                  # index -> bytes zram counts for it (0: same-filled)
-    same = set()                # indices holding a same-filled page
-    peak = _number(pool.pages_used)
+    reference = ReferenceZram(pool)
     compacted = _pages_compacted(pool)
     kernel_compacted = 0
     names = RECORD_DTYPE.names
-
-    def free(index):
-        old = handles.pop(index, None)
-        if old is not None:
-            pool.free([old])
-
     for i, row in enumerate(records.tolist()):
         rec = dict(zip(names, row))
         op, index = rec["op"], rec["index"]
         if op == OP_WRITE:
-            size = PAGE_SIZE if rec["comp_len"] >= HUGE_CLASS_SIZE else rec["comp_len"]
-            if rec["same"]:
-                free(index)
-            else:
-                new = int(pool.alloc([size])[0])
-                peak = max(peak, _number(pool.pages_used))
-                free(index)                 # after the allocation, as zram does
-                handles[index] = new
-            sizes[index] = size
-            (same.add if rec["same"] else same.discard)(index)
+            reference.write(index, 0 if rec["same"] else rec["comp_len"])
         elif op == OP_DISCARD:
-            free(index)
-            sizes.pop(index, None)
-            same.discard(index)
+            reference.discard(index)
         elif op == OP_COMPACT:
-            result = pool.compact()
-            freed = int(getattr(result, "pages_freed", result))
-            _expect(i, rec, "pages freed by compact()", freed,
+            _expect(i, rec, "pages freed by compact()", reference.compact(),
                     rec["pages_compacted"] - kernel_compacted, " pages")
         else:
             raise ValueError(f"record {i} has unknown op {op}")
         kernel_compacted = rec["pages_compacted"]
-
-        # The recording and the rules: these depend on the harness, not on the pool.
-        _expect(i, rec, "orig_data_size", len(sizes) * PAGE_SIZE, rec["orig_data_size"], " B")
-        _expect(i, rec, "compr_data_size", sum(sizes.values()), rec["compr_data_size"], " B")
-        _expect(i, rec, "same_pages", len(same), rec["same_pages"])
-        _expect(i, rec, "huge_pages", sum(size == PAGE_SIZE for size in sizes.values()),
-                rec["huge_pages"])
-        # The pool.
-        _expect(i, rec, "mem_used_total", _number(pool.pages_used) * PAGE_SIZE,
-                rec["mem_used_total"], " B")
-        _expect(i, rec, "mem_used_max", peak * PAGE_SIZE, rec["mem_used_max"], " B")
-        _expect(i, rec, "pages_compacted", _pages_compacted(pool) - compacted,
+        for field, model in zip(MM_STAT_FIELDS, reference.mm_stat()):
+            _expect(i, rec, field, model, rec[field], "" if field in COUNTS else " B")
+        _expect(i, rec, "the pool's pages_compacted", _pages_compacted(pool) - compacted,
                 rec["pages_compacted"])
     return pool

@@ -1,8 +1,9 @@
 """The live kernel as a test oracle: replay zram recordings through a pool, make operation mixes.
 
-:func:`replay` drives any pool-like object through what a recorded zram device did
-(:func:`zbudjit.kernel.zram.record`), applying zram's rules of kernel-6.18.md sections 7.2 and 7.4
-itself, and asserts after every record that the pool's memory is the kernel's. The pool needs
+:class:`ReferenceZram` is zram's rules of kernel-6.18.md sections 7.2-7.5 in plain Python over any
+pool-like object; :func:`replay` drives one through what a recorded zram device did
+(:func:`zbudjit.kernel.zram.record`) and asserts after every record that its figures are the
+kernel's. The pool needs
 
 * ``alloc(list_of_sizes)`` returning the handles (a list or an array), ``free(list_of_handles)``;
 * ``compact()`` returning the pages it freed (an int, or an object with ``pages_freed``);

@@ -646,8 +646,8 @@ def _cmd_kernel_check(args):
 
 
 def _replay_zram(args):
-    """``zbudjit replay`` of a zram trace: through zbudjit.Zram (size-only), timed, then checked
-    against the trace's mm_stat columns if it has them."""
+    """``zbudjit replay`` of a zram trace: through zbudjit.Zram (size-only), timed, and checked
+    against the trace's mm_stat columns if it has them (the timed run keeps the model's)."""
     from .frontends.zram import Zram
     from .kernel.check import load_trace
     from .kernel.zram import MM_STAT_FIELDS, OP_NAMES
@@ -667,12 +667,12 @@ def _replay_zram(args):
     warm_up = time.perf_counter() - started
     model = device()
     started = time.perf_counter()
-    model.replay(records["op"], records["index"], records["comp_len"])
+    result = model.replay(records["op"], records["index"], records["comp_len"],
+                          record=has_mm_stat)
     seconds = time.perf_counter() - started
     mismatch = None
-    if has_mm_stat:
-        _, rows = device().replay(records["op"], records["index"], records["comp_len"],
-                                  record=True)
+    if has_mm_stat:                 # the timed run kept its mm_stat after every operation
+        rows = result[1]
         kernel = np.stack([records[name] for name in MM_STAT_FIELDS], axis=1)
         differ = np.argwhere(rows != kernel)
         if differ.size:
